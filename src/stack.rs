@@ -1,0 +1,1 @@
+//! Fiber stacks (being written).
