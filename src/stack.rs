@@ -1,1 +1,897 @@
-//! Fiber stacks (being written).
+//! Fiber stacks: allocation, guard pages, reuse, and stack-overflow reports.
+//!
+//! # Layout
+//!
+//! Default-size stacks are carved out of *slabs*. A slab is one anonymous
+//! mapping (`PROT_READ|PROT_WRITE`, `MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE`,
+//! then `MADV_NOHUGEPAGE`) of `n` equal slots, lowest address first:
+//!
+//! ```text
+//! | guard | usable stack 0 | guard | usable stack 1 | ... | guard | usable stack n-1 |
+//! ^ slab start            ^ base of stack 0 (a stack grows down towards its guard)
+//! ```
+//!
+//! The guard of slot `i` lies just below stack `i` and just above the *top*
+//! of stack `i - 1`. It is made with `madvise(MADV_GUARD_INSTALL)` (Linux
+//! 6.13+; the slab stays one mapping) or, as a fallback, `mprotect(PROT_NONE)`
+//! (two mappings per stack: the default `vm.max_map_count` of 65530 caps a
+//! process near 32k stacks, and reaching it is an `io::Error`, never a
+//! crash). Slabs grow from 16 to 1024 stacks (at most [`SLAB_MAX_BYTES`]), so
+//! a million default stacks cost about a thousand mappings (fewer: adjacent
+//! slabs merge). Other sizes get a dedicated `[guard | usable]` mapping,
+//! unmapped when the stack drops. Nothing here writes to a stack: a fresh
+//! stack costs only the pages its fiber touches.
+//!
+//! # States of a slab stack, and who may touch it
+//!
+//! 1. *Shared free list* (`StackPool::shared`, a mutex-protected `Vec`): any
+//!    thread may take it, under the lock.
+//! 2. *A worker's [`StackCache`]*: only that worker touches it. The hot path
+//!    (alloc/free hitting the cache) is a `Vec` pop/push: no lock, atomic or
+//!    syscall.
+//! 3. *In use*: owned by value by a coroutine; only the fiber running on it
+//!    touches its memory.
+//!
+//! A new slab puts its stacks in state 1 (a batch straight into the caller's
+//! cache); an empty cache refills a batch from state 1; a full cache spills
+//! its older half to state 1, first giving back each stack's pages below the
+//! top 16 KiB with `MADV_DONTNEED` (the top stays warm). A [`FiberStack`] is
+//! always owned by value, so its owner *is* its state: no flag to get wrong.
+//!
+//! # Lifetime of a slab
+//!
+//! Each slab stack holds an `Arc` to its slab, which is unmapped when the
+//! last `Arc` drops. So dropping a stack anywhere (a cache dropped without
+//! [`StackCache::drain_into`], a pool dropped before its fibers) is safe: at
+//! worst the slot is not reused. Once the pool and all its stacks are gone,
+//! so are all its mappings. Moving a stack between states moves its `Arc`
+//! without touching the count.
+//!
+//! # Overflow detection
+//!
+//! A process-wide SIGSEGV/SIGBUS handler ([`install_overflow_handler`]) runs
+//! on a per-thread alternate signal stack ([`ensure_altstack`]). Around each
+//! resume the worker publishes the fiber's [`OverflowInfo`] in a
+//! const-initialized thread-local ([`set_current_fiber`]). A fault inside
+//! that fiber's guard range prints `fiber '<name>' (id N) has overflowed its
+//! stack of K KiB` with `write(2)` and aborts; any other fault is chained to
+//! the previous action (std's thread overflow handler, or the default). Only
+//! the guard counts: below it lies another fiber's stack. Rust emits stack
+//! probes, so a frame that crosses the limit touches the guard first.
+// Other modules wire these items in; until they all do, some are used only by tests.
+#![allow(dead_code)]
+
+use std::cell::{Cell, UnsafeCell};
+use std::io::{self, Read};
+use std::mem::MaybeUninit;
+use std::num::NonZeroUsize;
+use std::ptr;
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+
+use corosensei::stack::{Stack, StackPointer};
+use libc::{c_int, c_void, siginfo_t, stack_t};
+
+/// Usable bytes of a fiber stack unless the runtime or the fiber asks otherwise.
+pub(crate) const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+/// Smallest usable stack; smaller requests are rounded up to this.
+pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
+/// Largest usable stack; larger requests are an `InvalidInput` error.
+pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// `MADV_GUARD_INSTALL` (Linux 6.13): accesses fault; the mapping is not split.
+const MADV_GUARD_INSTALL: c_int = 102;
+/// Guard bytes below each stack (whole pages). Guards cost neither memory nor
+/// mappings; a wide one also catches C frames that skip a page unprobed.
+const GUARD_BYTES: usize = 16 * 1024;
+/// Bytes at the top of a spilled stack that stay resident.
+const WARM_BYTES: usize = 16 * 1024;
+/// Stacks a cache holds before it spills half to the shared list.
+const CACHE_CAPACITY: usize = 128;
+/// Stacks an empty cache takes from the shared list (or a new slab) at once.
+const REFILL_BATCH: usize = 32;
+/// Stacks in a pool's first slab; each next slab doubles, up to the max.
+const FIRST_SLAB_STACKS: usize = 16;
+/// Most stacks in one slab.
+const MAX_SLAB_STACKS: usize = 1024;
+/// Most bytes in one slab (large default sizes get fewer stacks per slab).
+const SLAB_MAX_BYTES: usize = 512 << 20;
+/// Past this many shared free stacks, spilled stacks give back all their pages.
+const SHARED_WARM_LIMIT: usize = 1024;
+/// Usable bytes of an alternate signal stack mapped by [`ensure_altstack`].
+const ALTSTACK_SIZE: usize = 64 * 1024;
+
+/// How guard pages are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StackGuard {
+    /// `MADV_GUARD_INSTALL` where the kernel supports it, else `mprotect`.
+    #[default]
+    Auto,
+    /// Require `MADV_GUARD_INSTALL` (Linux 6.13+); allocation fails without it.
+    Madvise,
+    /// Always `mprotect(PROT_NONE)`: two mappings per stack.
+    Mprotect,
+}
+
+impl StackGuard {
+    /// The mechanism to use (`Madvise` or `Mprotect`, never `Auto`).
+    fn resolve(self) -> io::Result<StackGuard> {
+        match self {
+            StackGuard::Mprotect => Ok(StackGuard::Mprotect),
+            _ if madvise_guards_supported() => Ok(StackGuard::Madvise),
+            StackGuard::Auto => Ok(StackGuard::Mprotect),
+            StackGuard::Madvise => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "threadlet: StackGuard::Madvise needs MADV_GUARD_INSTALL (Linux 6.13+), which \
+                 this kernel refused; use StackGuard::Auto to fall back to mprotect guards",
+            )),
+        }
+    }
+}
+
+/// The system page size.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions (glibc answers from the aux vector).
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page).unwrap_or(4096)
+}
+
+/// Rounds `n` (at most a few GiB) up to whole pages.
+fn page_round(n: usize) -> usize {
+    let page = page_size();
+    (n + page - 1) & !(page - 1)
+}
+
+/// Whether `MADV_GUARD_INSTALL` works here: probed once, cached in an atomic.
+fn madvise_guards_supported() -> bool {
+    /// 0: not probed yet, 1: supported, 2: not supported.
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    match STATE.load(Relaxed) {
+        0 => {}
+        state => return state == 1,
+    }
+    let page = page_size();
+    let Ok(addr) = map_anon(2 * page) else {
+        return false; // out of mappings right now: don't cache a guess
+    };
+    // SAFETY: the first page of the private mapping just created, which nothing uses.
+    let ok = unsafe { libc::madvise(addr as *mut c_void, page, MADV_GUARD_INSTALL) } == 0;
+    // SAFETY: unmaps exactly that mapping; nothing refers to it.
+    unsafe { libc::munmap(addr as *mut c_void, 2 * page) };
+    STATE.store(if ok { 1 } else { 2 }, Relaxed);
+    ok
+}
+
+/// Maps `len` bytes of fresh, untouched, read-write anonymous memory.
+fn map_anon(len: usize) -> io::Result<usize> {
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    // SAFETY: a new mapping at an address the kernel picks aliases nothing.
+    let addr = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, -1, 0) };
+    if addr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // Best effort (fails harmlessly without THP): a fiber must not pin a huge page.
+    // SAFETY: advice on the mapping just created; it changes no contents.
+    unsafe { libc::madvise(addr, len, libc::MADV_NOHUGEPAGE) };
+    Ok(addr as usize)
+}
+
+/// Makes `[addr, addr + len)` fault on any access, with a resolved `kind`.
+///
+/// # Safety
+///
+/// The range must be page aligned, inside a mapping the caller owns, and hold
+/// nothing anyone will access again.
+unsafe fn install_guard(kind: StackGuard, addr: usize, len: usize) -> io::Result<()> {
+    let addr = addr as *mut c_void;
+    // SAFETY: the caller guarantees the range is its own and unused.
+    let rc = unsafe {
+        match kind {
+            StackGuard::Mprotect => libc::mprotect(addr, len, libc::PROT_NONE),
+            _ => libc::madvise(addr, len, MADV_GUARD_INSTALL),
+        }
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Reads `/proc/sys/vm/max_map_count` (into a stack buffer: no new mapping).
+fn read_max_map_count() -> Option<u64> {
+    let mut buf = [0u8; 32];
+    let mut file = std::fs::File::open("/proc/sys/vm/max_map_count").ok()?;
+    let n = file.read(&mut buf).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+}
+
+/// Turns a failed mmap/mprotect/madvise into an error naming the cause and the fix.
+fn mapping_error(what: &str, err: io::Error, kind: StackGuard) -> io::Error {
+    if err.raw_os_error() != Some(libc::ENOMEM) {
+        let msg = format!("threadlet: could not {what} a fiber stack: {err}");
+        return io::Error::new(err.kind(), msg);
+    }
+    let limit = read_max_map_count().map_or_else(|| "unknown".into(), |n| n.to_string());
+    let cost = match kind {
+        StackGuard::Mprotect => "each stack costs 2 mappings with mprotect guard pages",
+        _ => "stacks share mappings with madvise guard pages",
+    };
+    let msg = format!(
+        "threadlet: could not {what} a fiber stack: the process ran out of memory mappings \
+         (vm.max_map_count is {limit}; {cost}) or of address space. Fix: raise the limit \
+         (sysctl -w vm.max_map_count=1048576), or use fewer or smaller fiber stacks"
+    );
+    io::Error::new(io::ErrorKind::OutOfMemory, msg)
+}
+
+/// Rounds a requested size up to whole pages, clamps sizes below
+/// [`MIN_STACK_SIZE`] up to it, and rejects sizes above [`MAX_STACK_SIZE`]
+/// with `InvalidInput` and a message naming the limit and the fix.
+pub(crate) fn normalize_stack_size(bytes: usize) -> io::Result<usize> {
+    if bytes > MAX_STACK_SIZE {
+        let msg = format!(
+            "threadlet: a fiber stack of {bytes} bytes exceeds the maximum of {} MiB; ask for \
+             a smaller stack and keep large buffers on the heap (Box, Vec) instead",
+            MAX_STACK_SIZE >> 20
+        );
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+    }
+    Ok(page_round(bytes.max(MIN_STACK_SIZE)))
+}
+
+/// A mapping holding many stacks, unmapped when its last stack drops.
+struct Slab {
+    /// Start of the mapping.
+    addr: usize,
+    /// Length of the mapping.
+    len: usize,
+}
+
+impl Drop for Slab {
+    fn drop(&mut self) {
+        // SAFETY: our mapping; each of its stacks held an Arc to this slab, so
+        // none is in use or cached any more.
+        unsafe { libc::munmap(self.addr as *mut c_void, self.len) };
+    }
+}
+
+/// One fiber stack: usable memory `[guard_hi, base)`, guard `[limit, guard_hi)`.
+pub(crate) struct FiberStack {
+    /// Lowest guard address: corosensei's `limit()`.
+    limit: NonZeroUsize,
+    /// End of the guard, start of the usable range.
+    guard_hi: usize,
+    /// Top of the stack (exclusive, page aligned).
+    base: NonZeroUsize,
+    /// The slab holding this stack; `None`: a dedicated mapping `[limit, base)`.
+    slab: Option<Arc<Slab>>,
+}
+
+// SAFETY: `[guard_hi, base)` is read-write, at least MIN_STACK_SIZE bytes
+// (more than corosensei's 4096), page aligned (so 16-byte aligned), with a
+// guard directly below; it stays mapped while this value lives (the slab Arc
+// or the dedicated mapping is released only in Drop). `limit()` includes the
+// guard, as the trait asks.
+unsafe impl Stack for FiberStack {
+    fn base(&self) -> StackPointer {
+        self.base
+    }
+
+    fn limit(&self) -> StackPointer {
+        self.limit
+    }
+}
+
+impl FiberStack {
+    /// The stack whose guard starts at `lo` (not 0).
+    fn at(lo: usize, guard: usize, size: usize, slab: Option<Arc<Slab>>) -> FiberStack {
+        let limit = NonZeroUsize::new(lo).expect("mmap never returns address 0");
+        FiberStack {
+            limit,
+            guard_hi: lo + guard,
+            base: limit.saturating_add(guard + size),
+            slab,
+        }
+    }
+
+    /// Usable bytes (excluding the guard).
+    pub(crate) fn size(&self) -> usize {
+        self.base.get() - self.guard_hi
+    }
+
+    /// `[lo, hi)` of the guard page(s) just below the usable range.
+    pub(crate) fn guard_range(&self) -> (usize, usize) {
+        (self.limit.get(), self.guard_hi)
+    }
+
+    /// Gives back the usable pages except the top `keep` bytes.
+    fn release_pages(&self, keep: usize) {
+        if let Some(len) = self.size().checked_sub(keep).filter(|&len| len > 0) {
+            let lo = self.guard_hi as *mut c_void;
+            // SAFETY: usable memory of this stack, owned by value (nobody runs
+            // on it); on private anonymous memory this only zero-fills it.
+            unsafe { libc::madvise(lo, len, libc::MADV_DONTNEED) };
+        }
+    }
+}
+
+impl Drop for FiberStack {
+    fn drop(&mut self) {
+        if self.slab.is_none() {
+            let (lo, len) = (
+                self.limit.get() as *mut c_void,
+                self.base.get() - self.limit.get(),
+            );
+            // SAFETY: this value owns the dedicated mapping, and nobody runs on it
+            // (a coroutine drops its stack only after it ends).
+            unsafe { libc::munmap(lo, len) };
+        }
+    }
+}
+
+/// Maps a dedicated `[guard | usable]` stack of `size` (normalized) bytes.
+fn alloc_dedicated(size: usize, guard: StackGuard) -> io::Result<FiberStack> {
+    let kind = guard.resolve()?;
+    let g = page_round(GUARD_BYTES);
+    let addr = map_anon(g + size).map_err(|e| mapping_error("map", e, kind))?;
+    let stack = FiberStack::at(addr, g, size, None); // unmaps on error
+                                                     // SAFETY: the first `g` bytes of the mapping just created, which holds nothing.
+    unsafe { install_guard(kind, addr, g) }.map_err(|e| mapping_error("guard", e, kind))?;
+    Ok(stack)
+}
+
+/// Maps a slab of up to `count` stacks of `size` bytes; returns its stacks.
+fn new_slab(size: usize, count: usize, guard: StackGuard) -> io::Result<Vec<FiberStack>> {
+    let kind = guard.resolve()?;
+    let g = page_round(GUARD_BYTES);
+    let stride = g + size;
+    let count = count.min(SLAB_MAX_BYTES / stride).max(1);
+    let addr = map_anon(stride * count).map_err(|e| mapping_error("map", e, kind))?;
+    let mut slab = Slab {
+        addr,
+        len: stride * count,
+    }; // unmaps on error
+    let mut guarded = 0;
+    while guarded < count {
+        // SAFETY: slot `guarded`'s guard, inside the new slab that nobody uses yet.
+        match unsafe { install_guard(kind, addr + guarded * stride, g) } {
+            Ok(()) => guarded += 1,
+            Err(e) if guarded == 0 => return Err(mapping_error("guard", e, kind)),
+            Err(e) => {
+                // At the mapping limit (mprotect): keep the guarded stacks and
+                // unmap the rest (cutting a mapping's tail needs no new one).
+                log::debug!("threadlet: slab cut to {guarded} of {count} stacks: {e}");
+                let keep = guarded * stride;
+                // SAFETY: the unguarded tail of our own slab; nothing refers to it.
+                if unsafe { libc::munmap((addr + keep) as *mut c_void, slab.len - keep) } == 0 {
+                    slab.len = keep;
+                }
+                break;
+            }
+        }
+    }
+    let slab = Arc::new(slab);
+    let stack = |i| FiberStack::at(addr + i * stride, g, size, Some(Arc::clone(&slab)));
+    Ok((0..guarded).map(stack).collect())
+}
+
+/// The part of a pool shared by all threads.
+struct Shared {
+    /// Free default-size stacks; the most recently freed (warmest) last.
+    free: Vec<FiberStack>,
+    /// Stacks in the next slab.
+    next_slab_stacks: usize,
+}
+
+/// Per-runtime stack allocator. Owns the shared free list; a slab lives as
+/// long as any of its stacks (see the module docs).
+pub(crate) struct StackPool {
+    /// Usable size of pooled stacks.
+    default_size: usize,
+    /// How guards are made.
+    guard: StackGuard,
+    /// Shared free list and slab growth.
+    shared: Mutex<Shared>,
+    /// `shared.free.len()`, readable without the lock (a hint).
+    shared_len: AtomicUsize,
+}
+
+/// A worker's private cache of free default-size stacks (not shared between threads).
+pub(crate) struct StackCache {
+    /// Free stacks; the most recently freed last.
+    stacks: Vec<FiberStack>,
+}
+
+impl StackCache {
+    /// An empty cache (its fixed capacity is allocated once, here).
+    pub(crate) fn new() -> StackCache {
+        StackCache {
+            stacks: Vec::with_capacity(CACHE_CAPACITY),
+        }
+    }
+
+    /// Moves every cached stack to `pool`'s shared list: call it when a worker
+    /// exits while its pool lives on, so the stacks get reused.
+    pub(crate) fn drain_into(&mut self, pool: &StackPool) {
+        self.stacks.retain(|s| s.size() == pool.default_size);
+        pool.spill(self, self.stacks.len());
+    }
+}
+
+impl Default for StackCache {
+    fn default() -> Self {
+        StackCache::new()
+    }
+}
+
+impl StackPool {
+    /// A pool of stacks of `default_size` bytes (already normalized).
+    pub(crate) fn new(default_size: usize, guard: StackGuard) -> StackPool {
+        let shared = Shared {
+            free: Vec::new(),
+            next_slab_stacks: FIRST_SLAB_STACKS,
+        };
+        StackPool {
+            default_size,
+            guard,
+            shared: Mutex::new(shared),
+            shared_len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Usable size of the pool's stacks.
+    pub(crate) fn default_size(&self) -> usize {
+        self.default_size
+    }
+
+    /// Locks the shared part (no panic can leave it inconsistent).
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A stack of `size` bytes (normalized). Default-size stacks come from
+    /// `cache`, then the shared free list, then a new slab; other sizes get a
+    /// dedicated mapping. Running out of mappings or address space is an
+    /// `OutOfMemory` error that names `vm.max_map_count` and the fix.
+    pub(crate) fn alloc(
+        &self,
+        size: usize,
+        mut cache: Option<&mut StackCache>,
+    ) -> io::Result<FiberStack> {
+        if size != self.default_size {
+            return alloc_dedicated(size, self.guard);
+        }
+        if let Some(stack) = cache.as_mut().and_then(|c| c.stacks.pop()) {
+            return Ok(stack);
+        }
+        let count = {
+            let mut shared = self.lock();
+            if let Some(stack) = shared.free.pop() {
+                if let Some(c) = cache {
+                    let at = shared.free.len().saturating_sub(REFILL_BATCH);
+                    c.stacks.extend(shared.free.drain(at..));
+                }
+                self.shared_len.store(shared.free.len(), Relaxed);
+                return Ok(stack);
+            }
+            let count = shared.next_slab_stacks;
+            shared.next_slab_stacks = (count * 2).min(MAX_SLAB_STACKS);
+            count
+        };
+        // Map outside the lock; two threads racing here just make two slabs.
+        let mut fresh = new_slab(self.default_size, count, self.guard)?;
+        let stack = fresh.pop().expect("a slab holds at least one stack");
+        if let Some(c) = cache {
+            c.stacks
+                .extend(fresh.drain(fresh.len().saturating_sub(REFILL_BATCH)..));
+        }
+        if !fresh.is_empty() {
+            let mut shared = self.lock();
+            shared.free.append(&mut fresh);
+            self.shared_len.store(shared.free.len(), Relaxed);
+        }
+        Ok(stack)
+    }
+
+    /// Returns a stack. Default-size slab stacks go to `cache` (a full cache
+    /// first spills its older half to the shared list); others are unmapped.
+    pub(crate) fn free(&self, stack: FiberStack, cache: Option<&mut StackCache>) {
+        if stack.slab.is_none() || stack.size() != self.default_size {
+            return; // dropped: unmaps a dedicated mapping, or lets go of the slab
+        }
+        match cache {
+            Some(c) => {
+                if c.stacks.len() >= CACHE_CAPACITY {
+                    self.spill(c, CACHE_CAPACITY / 2);
+                }
+                c.stacks.push(stack);
+            }
+            None => {
+                stack.release_pages(self.warm_bytes());
+                let mut shared = self.lock();
+                shared.free.push(stack);
+                self.shared_len.store(shared.free.len(), Relaxed);
+            }
+        }
+    }
+
+    /// Bytes to keep resident at the top of a stack that joins the shared list.
+    fn warm_bytes(&self) -> usize {
+        match self.shared_len.load(Relaxed) < SHARED_WARM_LIMIT {
+            true => page_round(WARM_BYTES),
+            false => 0,
+        }
+    }
+
+    /// Moves the `n` oldest stacks of `cache` to the shared list, giving back
+    /// their pages first (outside the lock).
+    fn spill(&self, cache: &mut StackCache, n: usize) {
+        let n = n.min(cache.stacks.len());
+        let keep = self.warm_bytes();
+        cache.stacks[..n]
+            .iter()
+            .for_each(|stack| stack.release_pages(keep));
+        let mut shared = self.lock();
+        shared.free.extend(cache.stacks.drain(..n));
+        self.shared_len.store(shared.free.len(), Relaxed);
+    }
+}
+
+/// What the overflow handler needs to know about the fiber running on this
+/// thread. Lives in the fiber's header (a stable address); the worker
+/// publishes it with [`set_current_fiber`] around each resume.
+#[repr(C)]
+pub(crate) struct OverflowInfo {
+    /// Lowest address of the guard range.
+    pub guard_lo: usize,
+    /// End (exclusive) of the guard range.
+    pub guard_hi: usize,
+    /// Usable stack bytes (reported in KiB).
+    pub stack_size: usize,
+    /// The fiber's id.
+    pub id: u64,
+    /// UTF-8 bytes of the fiber's name, or null when unnamed.
+    pub name_ptr: *const u8,
+    /// Length of the name in bytes.
+    pub name_len: usize,
+}
+
+// SAFETY: plain data; `name_ptr` points to immutable bytes and is dereferenced
+// only by the overflow handler, on the thread that published this value, while
+// it is published (see `set_current_fiber`).
+unsafe impl Send for OverflowInfo {}
+// SAFETY: as for Send; nothing is written through a shared reference.
+unsafe impl Sync for OverflowInfo {}
+
+impl OverflowInfo {
+    /// Describes a fiber on `stack`. `name` must outlive each publication.
+    pub(crate) fn new(stack: &FiberStack, id: u64, name: Option<&str>) -> OverflowInfo {
+        let (guard_lo, guard_hi) = stack.guard_range();
+        let (name_ptr, name_len) = name.map_or((ptr::null(), 0), |n| (n.as_ptr(), n.len()));
+        OverflowInfo {
+            guard_lo,
+            guard_hi,
+            stack_size: stack.size(),
+            id,
+            name_ptr,
+            name_len,
+        }
+    }
+}
+
+thread_local! {
+    /// The fiber running on this thread. Const-initialized, no destructor:
+    /// readable from a signal handler.
+    static CURRENT_FIBER: Cell<*const OverflowInfo> = const { Cell::new(ptr::null()) };
+}
+
+/// Publishes the fiber about to run on this thread (null: none).
+///
+/// # Safety
+///
+/// Unless null, `info` (and its name) must stay valid until this thread
+/// publishes another pointer or calls [`clear_current_fiber`]: the overflow
+/// handler may read it at any moment.
+pub(crate) unsafe fn set_current_fiber(info: *const OverflowInfo) {
+    CURRENT_FIBER.with(|c| c.set(info));
+    // Keep the store before the stack switch that follows.
+    compiler_fence(SeqCst);
+}
+
+/// Unpublishes the current fiber (after it suspends or ends).
+pub(crate) fn clear_current_fiber() {
+    compiler_fence(SeqCst);
+    CURRENT_FIBER.with(|c| c.set(ptr::null()));
+}
+
+/// A three-argument (`SA_SIGINFO`) signal handler.
+type SigInfoHandler = extern "C" fn(c_int, *mut siginfo_t, *mut c_void);
+
+/// The SIGSEGV and SIGBUS actions found before ours was installed.
+struct SavedActions {
+    /// `[SIGSEGV, SIGBUS]`; each written once, before its `ready` flag is set.
+    actions: [UnsafeCell<MaybeUninit<libc::sigaction>>; 2],
+    /// Whether the matching action was saved.
+    ready: [AtomicBool; 2],
+}
+
+// SAFETY: each action is written once, inside `install_overflow_handler`'s
+// `Once`, before `ready` is set (Release) and before our handler goes in;
+// after that it is only read.
+unsafe impl Sync for SavedActions {}
+
+/// The actions our handler chains to.
+static SAVED: SavedActions = SavedActions {
+    actions: [const { UnsafeCell::new(MaybeUninit::uninit()) }; 2],
+    ready: [const { AtomicBool::new(false) }; 2],
+};
+
+/// Index of a signal in `SAVED`.
+fn slot_of(sig: c_int) -> usize {
+    usize::from(sig == libc::SIGBUS)
+}
+
+/// Installs the process-wide SIGSEGV/SIGBUS overflow handler (idempotent),
+/// saving the previous actions to chain to.
+///
+/// Flags are `SA_SIGINFO | SA_ONSTACK`: on the alternate stack because an
+/// overflowed fiber has no stack left; no `SA_NODEFER`, so a fault inside the
+/// handler (or a chained one) gets the default action at once instead of
+/// recursing on the small alternate stack. Each thread that runs fibers must
+/// also call [`ensure_altstack`].
+pub(crate) fn install_overflow_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for sig in [libc::SIGSEGV, libc::SIGBUS] {
+            let slot = SAVED.actions[slot_of(sig)].get();
+            // SAFETY: reads the current action into our slot, which is written
+            // only here, once, before `ready` is set.
+            if unsafe { libc::sigaction(sig, ptr::null(), (*slot).as_mut_ptr()) } != 0 {
+                log::warn!(
+                    "threadlet: no overflow handler: {}",
+                    io::Error::last_os_error()
+                );
+                continue;
+            }
+            SAVED.ready[slot_of(sig)].store(true, Release);
+            // SAFETY: an all-zero sigaction is a valid value to fill in.
+            let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+            action.sa_sigaction = overflow_handler as SigInfoHandler as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            // SAFETY: our handler is async-signal-safe and chains to the saved action.
+            let rc = unsafe {
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(sig, &action, ptr::null_mut())
+            };
+            if rc != 0 {
+                log::warn!(
+                    "threadlet: no overflow handler: {}",
+                    io::Error::last_os_error()
+                );
+            }
+        }
+    });
+}
+
+/// The SIGSEGV/SIGBUS handler: reports a fiber overflow, or chains on.
+extern "C" fn overflow_handler(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    let current = CURRENT_FIBER.with(Cell::get);
+    // si_code > 0: a fault, not a signal sent with kill().
+    if code > 0 && !current.is_null() {
+        // SAFETY: a published pointer is valid (`set_current_fiber`'s contract),
+        // and a fault is delivered to the thread that caused it.
+        let fiber = unsafe { &*current };
+        if (fiber.guard_lo..fiber.guard_hi).contains(&addr) {
+            let name = match fiber.name_ptr.is_null() {
+                true => &[][..],
+                // SAFETY: the published name is valid (same contract).
+                false => unsafe { std::slice::from_raw_parts(fiber.name_ptr, fiber.name_len) },
+            };
+            let mut msg = MsgBuf {
+                buf: [0; 512],
+                len: 0,
+            };
+            format_overflow(&mut msg, name, fiber.id, fiber.stack_size);
+            write_stderr(&msg.buf[..msg.len]);
+            // SAFETY: abort is async-signal-safe and does not return.
+            unsafe { libc::abort() };
+        }
+    }
+    // SAFETY: we are the handler for `sig`, passing on the kernel's arguments.
+    unsafe { chain(sig, info, ctx) };
+}
+
+/// Passes a signal on to the action installed before ours.
+///
+/// # Safety
+///
+/// Only from a handler for `sig`, with the arguments it received.
+unsafe fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
+    if !SAVED.ready[slot_of(sig)].load(Acquire) {
+        return;
+    }
+    // SAFETY: `ready` is set: the action was written and never is again.
+    let prev = unsafe { (*SAVED.actions[slot_of(sig)].get()).assume_init_ref() };
+    let handler = prev.sa_sigaction;
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+        // Restore it and return: the faulting instruction runs again under the
+        // original disposition. A sent signal is re-raised (blocked until we return).
+        // SAFETY: sigaction and raise are async-signal-safe; `info` is valid.
+        unsafe {
+            libc::sigaction(sig, prev, ptr::null_mut());
+            if (*info).si_code <= 0 {
+                libc::raise(sig);
+            }
+        }
+    } else if prev.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: an SA_SIGINFO action holds a three-argument handler.
+        let f: SigInfoHandler = unsafe { std::mem::transmute(handler) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: any other action holds a one-argument handler.
+        let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(handler) };
+        f(sig);
+    }
+}
+
+/// A fixed-size message buffer: no allocation, usable in a signal handler.
+struct MsgBuf {
+    /// The message, then unused space.
+    buf: [u8; 512],
+    /// Bytes used.
+    len: usize,
+}
+
+impl MsgBuf {
+    /// Appends as much of `bytes` as fits.
+    fn push(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
+
+    /// Appends `n` in decimal.
+    fn push_u64(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break self.push(&digits[i..]);
+            }
+        }
+    }
+}
+
+/// Writes `\nfiber '<name>' (id N) has overflowed its stack of K KiB\n`
+/// (an empty name reads `<unnamed>`; a long one is cut).
+fn format_overflow(msg: &mut MsgBuf, name: &[u8], id: u64, stack_size: usize) {
+    const NAME_MAX: usize = 200;
+    msg.push(b"\nfiber '");
+    match name.len() {
+        0 => msg.push(b"<unnamed>"),
+        n if n > NAME_MAX => {
+            msg.push(&name[..NAME_MAX]);
+            msg.push(b"...");
+        }
+        _ => msg.push(name),
+    }
+    msg.push(b"' (id ");
+    msg.push_u64(id);
+    msg.push(b") has overflowed its stack of ");
+    msg.push_u64((stack_size / 1024) as u64);
+    msg.push(b" KiB\n");
+}
+
+/// Writes all of `bytes` to stderr with `write(2)` only (async-signal-safe).
+fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writes from a valid buffer.
+        let n = unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+        } else if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
+/// This thread's alternate signal stack, when [`ensure_altstack`] mapped one.
+struct AltStack {
+    /// Start of the mapping (guard page first), or 0.
+    map: Cell<usize>,
+    /// Whether this thread was already checked.
+    checked: Cell<bool>,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        let map = self.map.get();
+        if map == 0 {
+            return;
+        }
+        // SAFETY: an all-zero stack_t is valid for sigaltstack to fill in.
+        let mut cur: stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: queries this thread's alternate stack.
+        let ok = unsafe { libc::sigaltstack(ptr::null(), &mut cur) } == 0;
+        if !ok || cur.ss_flags & libc::SS_ONSTACK != 0 {
+            return; // running on it (cannot happen in a TLS destructor): leak it
+        }
+        if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_sp as usize == map + page_size() {
+            let off = stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            // SAFETY: disables this thread's alternate stack, which we are not on.
+            if unsafe { libc::sigaltstack(&off, ptr::null_mut()) } != 0 {
+                return;
+            }
+        }
+        // SAFETY: our own mapping, no longer this thread's alternate stack.
+        unsafe { libc::munmap(map as *mut c_void, page_size() + ALTSTACK_SIZE) };
+    }
+}
+
+thread_local! {
+    /// The alternate signal stack this thread mapped; unmapped at thread exit.
+    static ALT_STACK: AltStack = const { AltStack { map: Cell::new(0), checked: Cell::new(false) } };
+}
+
+/// Maps a guarded alternate signal stack and installs it for this thread.
+fn install_altstack() -> io::Result<usize> {
+    let page = page_size();
+    let map = map_anon(page + ALTSTACK_SIZE)?;
+    let new = stack_t {
+        ss_sp: (map + page) as *mut c_void,
+        ss_flags: 0,
+        ss_size: ALTSTACK_SIZE,
+    };
+    // SAFETY: the guard is the first page of our fresh mapping; the rest stays
+    // mapped (as this thread's alternate stack) until the thread exits.
+    let rc = StackGuard::Auto
+        .resolve()
+        .and_then(|kind| unsafe { install_guard(kind, map, page) });
+    // SAFETY: (as above) `new` describes valid memory that nothing else uses.
+    let rc = rc.and_then(
+        |()| match unsafe { libc::sigaltstack(&new, ptr::null_mut()) } {
+            0 => Ok(map),
+            _ => Err(io::Error::last_os_error()),
+        },
+    );
+    if rc.is_err() {
+        // SAFETY: our own mapping, not installed anywhere.
+        unsafe { libc::munmap(map as *mut c_void, page + ALTSTACK_SIZE) };
+    }
+    rc
+}
+
+/// Makes sure this thread has an alternate signal stack (idempotent, cheap
+/// after the first call): keeps an enabled one of at least `SIGSTKSZ` bytes
+/// (std gives its threads one), else maps 64 KiB plus a guard page, unmapped
+/// at thread exit.
+pub(crate) fn ensure_altstack() {
+    let _ = ALT_STACK.try_with(|alt| {
+        if alt.checked.replace(true) {
+            return;
+        }
+        // SAFETY: an all-zero stack_t is valid for sigaltstack to fill in.
+        let mut cur: stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: queries this thread's alternate stack.
+        let ok = unsafe { libc::sigaltstack(ptr::null(), &mut cur) } == 0;
+        if ok && cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= libc::SIGSTKSZ {
+            return;
+        }
+        match install_altstack() {
+            Ok(map) => alt.map.set(map),
+            Err(e) => {
+                log::warn!("threadlet: no alternate signal stack, overflows go unreported: {e}")
+            }
+        }
+    });
+}

@@ -1,0 +1,635 @@
+//! Fibers: the header every fiber carries, spawning, joining, and the calls a
+//! fiber makes about itself (`yield_now`, `sleep`, `park`).
+//!
+//! A fiber is a corosensei coroutine on a [`FiberStack`] plus a [`Header`]
+//! owned by an `Arc`, referenced by run queues, wait lists, timers and its
+//! [`JoinHandle`]. Who touches what:
+//! - `coroutine`, `yielder`, `timer`, `locals`: only the thread that runs the
+//!   fiber (its home worker once started; before that, the single worker that
+//!   popped it from a queue). The scheduler guarantees one runner at a time.
+//! - `park`, `cancel`, `home`, `reason`: atomics, any thread.
+//! - `name`, `id`, `exec`: immutable after spawn.
+
+mod local;
+mod scope;
+
+pub use local::LocalKey;
+pub use scope::{scope, Scope, ScopedJoinHandle};
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::io;
+use std::num::NonZeroU64;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use corosensei::{Coroutine, Yielder};
+
+use crate::context;
+use crate::park::{self, state::ParkState, Unparker};
+use crate::stack::{FiberStack, OverflowInfo};
+
+/// A strong reference to a fiber's header.
+pub(crate) type FiberRef = Arc<Header>;
+
+/// Why a fiber handed control back to its worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suspend {
+    /// `yield_now`: run again after the other runnable fibers.
+    Yield,
+    /// `park`: commit the park (park.rs), then wait for a wake.
+    Park,
+}
+
+/// The coroutine type of every fiber.
+pub(crate) type Coro = Coroutine<(), Suspend, (), FiberStack>;
+
+/// What the layers below the scheduler need from it. Implemented by the
+/// scheduler; fibers hold it as `Arc<dyn Executor>` so that `fiber` and `park`
+/// never import the scheduler.
+pub(crate) trait Executor: Send + Sync + 'static {
+    /// A parked fiber was woken: make it runnable on its home worker.
+    fn wake(&self, fiber: FiberRef);
+    /// Wake the OS thread of worker `home` (a fiber waits there in place).
+    fn unpark_worker_thread(&self, home: usize);
+    /// Queue a new fiber. `local`: pin it to the calling worker.
+    fn submit(&self, fiber: FiberRef, local: bool);
+    /// A stack of `size` bytes (`None`: the runtime's default size).
+    fn alloc_stack(&self, size: Option<usize>) -> io::Result<FiberStack>;
+    /// Arm the current fiber's timer (called on its home worker only).
+    fn add_timer(&self, deadline: Instant, fiber: &Header);
+    /// Disarm the current fiber's timer if still armed (home worker only).
+    fn cancel_timer(&self, fiber: &Header);
+    /// The executor as `Any`, so the runtime layer can recover its type.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Marker for "not started yet" in `Header::home`.
+const NO_HOME: usize = usize::MAX;
+
+/// Everything a fiber is, besides its stack contents.
+pub(crate) struct Header {
+    id: FiberId,
+    name: Option<Box<str>>,
+    /// The park state word (park.rs).
+    pub(crate) park: ParkState,
+    cancel: AtomicBool,
+    /// The runtime that runs this fiber.
+    pub(crate) exec: Arc<dyn Executor>,
+    home: AtomicUsize,
+    reason: AtomicPtr<&'static str>,
+    yielder: Cell<*const Yielder<(), Suspend>>,
+    coroutine: UnsafeCell<Option<Coro>>,
+    /// Sequence number of the armed timer, 0 if none (home worker only).
+    pub(crate) timer: Cell<u64>,
+    locals: UnsafeCell<local::Locals>,
+    overflow: OverflowInfo,
+    /// Index in the home worker's fiber registry (guarded by its mutex).
+    pub(crate) slot: AtomicUsize,
+}
+
+// SAFETY: the non-Sync fields (`yielder`, `coroutine`, `timer`, `locals`) are
+// only touched by the one thread that currently runs the fiber (module docs):
+// the scheduler hands a fiber to one worker at a time and never moves a
+// started fiber to another thread. Before the first run the coroutine holds
+// only the spawned closure, which is `Send`. The rest are atomics or immutable.
+unsafe impl Send for Header {}
+// SAFETY: as for Send: shared access from other threads only reads immutable
+// fields or atomics.
+unsafe impl Sync for Header {}
+
+impl Header {
+    /// The fiber's id.
+    pub(crate) fn id(&self) -> FiberId {
+        self.id
+    }
+
+    /// The fiber's name.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Worker index that runs it (`usize::MAX` before its first run).
+    pub(crate) fn home(&self) -> usize {
+        self.home.load(Ordering::Acquire)
+    }
+
+    /// Scheduler: records the worker on the first run.
+    pub(crate) fn set_home(&self, index: usize) {
+        self.home.store(index, Ordering::Release);
+    }
+
+    /// Has the fiber run at least once?
+    pub(crate) fn started(&self) -> bool {
+        self.home() != NO_HOME
+    }
+
+    /// Has `cancel` been requested?
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Acquire)
+    }
+
+    /// Requests cancellation and wakes the fiber so it notices.
+    pub(crate) fn request_cancel(self: &Arc<Self>) {
+        self.cancel.store(true, Ordering::Release);
+        park::unpark_fiber(self);
+    }
+
+    /// Marks the fiber cancelled without waking it (it is about to run).
+    pub(crate) fn request_cancel_quiet(&self) {
+        self.cancel.store(true, Ordering::Release);
+    }
+
+    /// What the fiber waits for (meaningful while parked).
+    pub(crate) fn reason(&self) -> &'static str {
+        // SAFETY: the pointer is always a `&'static &'static str` (set in
+        // `new` and `set_reason`).
+        unsafe { *self.reason.load(Ordering::Relaxed) }
+    }
+
+    pub(crate) fn set_reason(&self, reason: &'static &'static str) {
+        self.reason
+            .store(reason as *const &str as *mut &str, Ordering::Relaxed);
+    }
+
+    /// Is the fiber parked (committed or in place)?
+    pub(crate) fn is_parked(&self) -> bool {
+        self.park.is_parked()
+    }
+
+    /// Overflow info for the stack-overflow handler (stable address).
+    pub(crate) fn overflow_info(&self) -> *const OverflowInfo {
+        &self.overflow
+    }
+
+    /// Fiber side: switch to the worker with `why`.
+    pub(crate) fn suspend(&self, why: Suspend) {
+        let yielder = self.yielder.get();
+        debug_assert!(!yielder.is_null(), "suspend before the fiber started");
+        // SAFETY: `yielder` was set by this fiber's body when it started and
+        // stays valid for the coroutine's life; only this fiber's own thread
+        // calls `suspend`, from the fiber's stack.
+        unsafe { (*yielder).suspend(why) }
+    }
+
+    /// Scheduler: resumes the fiber on the calling (home) worker. Returns
+    /// `Some(why)` when it suspended, `None` when it finished (its stack is
+    /// then handed back through `take_stack`).
+    ///
+    /// # Safety
+    /// Only the one worker that currently owns the fiber may call this, never
+    /// concurrently, and always from the fiber's home thread once started.
+    pub(crate) unsafe fn resume(&self) -> Option<Suspend> {
+        // SAFETY: exclusive access per this function's contract.
+        let coro = unsafe { &mut *self.coroutine.get() };
+        let coro = coro.as_mut().expect("resumed a finished fiber");
+        match coro.resume(()) {
+            corosensei::CoroutineResult::Yield(why) => Some(why),
+            corosensei::CoroutineResult::Return(()) => None,
+        }
+    }
+
+    /// Scheduler: takes the stack of a finished fiber.
+    ///
+    /// # Safety
+    /// As for [`Header::resume`]; the fiber must have finished.
+    pub(crate) unsafe fn take_stack(&self) -> Option<FiberStack> {
+        // SAFETY: exclusive access per the contract.
+        let coro = unsafe { &mut *self.coroutine.get() };
+        coro.take().map(|c| c.into_stack())
+    }
+
+    /// This fiber's fiber-local table. Only the fiber itself may use it.
+    pub(crate) fn locals_ptr(&self) -> *mut local::Locals {
+        self.locals.get()
+    }
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fiber")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fiber's unique id (never reused in a process), like `std::thread::ThreadId`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct FiberId(NonZeroU64);
+
+impl FiberId {
+    fn next() -> FiberId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        FiberId(NonZeroU64::new(id).expect("fiber id counter overflowed"))
+    }
+
+    /// The id as a number (for logs and metrics).
+    pub fn as_u64(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// A handle to a fiber, like `std::thread::Thread`.
+#[derive(Clone)]
+pub struct Fiber {
+    inner: FiberRef,
+}
+
+impl Fiber {
+    /// The fiber's id.
+    pub fn id(&self) -> FiberId {
+        self.inner.id
+    }
+
+    /// The fiber's name, if it was given one with [`Builder::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name()
+    }
+
+    /// Wakes the fiber if it is blocked in [`park`], or makes its next `park`
+    /// return at once (std's token semantics).
+    pub fn unpark(&self) {
+        park::unpark_fiber(&self.inner);
+    }
+}
+
+impl fmt::Debug for Fiber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// The payload of a fiber that was cancelled with [`JoinHandle::cancel`] or by
+/// runtime shutdown; `join` returns it as the `Err` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("fiber was cancelled")
+    }
+}
+
+const RUNNING: u8 = 0;
+const DONE: u8 = 1;
+
+/// Where a fiber leaves its result for `join`.
+struct Packet<T> {
+    state: AtomicU8,
+    result: UnsafeCell<Option<thread::Result<T>>>,
+    waiter: Mutex<Option<Unparker>>,
+}
+
+// SAFETY: `result` is written once by the finishing fiber before `state`
+// becomes DONE (release) and read only by the unique JoinHandle after it sees
+// DONE (acquire); T crosses threads, hence `T: Send`.
+unsafe impl<T: Send> Sync for Packet<T> {}
+
+impl<T> Packet<T> {
+    fn new() -> Packet<T> {
+        Packet {
+            state: AtomicU8::new(RUNNING),
+            result: UnsafeCell::new(None),
+            waiter: Mutex::new(None),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    fn complete(&self, result: thread::Result<T>) {
+        // SAFETY: only the finishing fiber writes, once, before DONE.
+        unsafe { *self.result.get() = Some(result) };
+        self.state.store(DONE, Ordering::Release);
+        let waiter = lock(&self.waiter).take();
+        if let Some(waiter) = waiter {
+            waiter.unpark();
+        }
+    }
+
+    /// Waits until the fiber is done or `deadline` passes; `true` if done.
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        while !self.is_done() {
+            *lock(&self.waiter) = Some(Unparker::current());
+            if self.is_done() {
+                break;
+            }
+            park::park_until(deadline, &"join");
+            if !self.is_done() {
+                lock(&self.waiter).take();
+                park::check_cancel();
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn take(&self) -> thread::Result<T> {
+        debug_assert!(self.is_done());
+        // SAFETY: DONE was observed with acquire; the writer is finished and
+        // the unique owner (JoinHandle, consumed) is the only reader.
+        unsafe { (*self.result.get()).take() }.expect("join result taken twice")
+    }
+}
+
+/// Locks an internal mutex, ignoring poison (the data is always consistent).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An owned permission to join a fiber, like `std::thread::JoinHandle`.
+/// Dropping it detaches the fiber.
+pub struct JoinHandle<T> {
+    fiber: Fiber,
+    packet: Arc<Packet<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the fiber to finish. `Err` holds its panic payload, or
+    /// [`Cancelled`] if it was cancelled. Parks when called on a fiber, blocks
+    /// the thread otherwise.
+    pub fn join(self) -> thread::Result<T> {
+        self.packet.wait_until(None);
+        self.packet.take()
+    }
+
+    /// The fiber's handle.
+    pub fn fiber(&self) -> &Fiber {
+        &self.fiber
+    }
+
+    /// Waits until the fiber finishes or `deadline` passes; `true` if finished.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        self.packet.wait_until(deadline)
+    }
+
+    /// Has the fiber finished (returned, panicked or been cancelled)?
+    pub fn is_finished(&self) -> bool {
+        self.packet.is_done()
+    }
+
+    /// Cancels the fiber: it unwinds at its current or next park point (every
+    /// blocking threadlet call, `yield_now` and `sleep`), running its
+    /// destructors; `join` then returns `Err` holding [`Cancelled`]. A fiber
+    /// that never blocks is not interrupted.
+    pub fn cancel(&self) {
+        self.fiber.inner.request_cancel();
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("fiber", &self.fiber)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a new fiber, like `std::thread::Builder`.
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the runtime's defaults.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the fiber (shown in panics, stack-overflow reports and `dump`).
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the stack size in bytes. Rounded up to whole pages; sizes below
+    /// 16 KiB are raised to 16 KiB; sizes above 1 GiB make `spawn` fail.
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the fiber on the current runtime.
+    ///
+    /// # Errors
+    /// An absurd stack size (`InvalidInput`), or no memory mapping for the
+    /// stack (`OutOfMemory`, naming `vm.max_map_count`).
+    ///
+    /// # Panics
+    /// When called outside a threadlet runtime (see [`crate::run`]).
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let exec = current_executor("fiber::Builder::spawn");
+        self.spawn_on(exec, false, f)
+    }
+
+    /// Like [`Builder::spawn`], but the fiber stays on the current worker
+    /// thread from birth, so `f` need not be `Send` (like tokio's `LocalSet`).
+    ///
+    /// # Panics
+    /// When not called from a fiber.
+    pub fn spawn_local<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let exec = current_executor("fiber::spawn_local");
+        // A pinned fiber is created, run and finished on this worker thread
+        // only, so neither `F` nor `T` ever crosses a thread; the JoinHandle
+        // is `!Send` when `T` is, which keeps it on this thread too.
+        self.spawn_inner(exec, true, f)
+    }
+
+    /// Spawns onto `exec` (used by `Runtime::spawn` and friends).
+    pub(crate) fn spawn_on<F, T>(
+        self,
+        exec: Arc<dyn Executor>,
+        local: bool,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_inner(exec, local, f)
+    }
+
+    fn spawn_inner<F, T>(self, exec: Arc<dyn Executor>, pinned: bool, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let stack = exec.alloc_stack(self.stack_size)?;
+        let (guard_lo, guard_hi) = stack.guard_range();
+        let stack_size = stack.size();
+        let name = self.name.map(String::into_boxed_str);
+        let (name_ptr, name_len) = name
+            .as_deref()
+            .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
+        let header = Arc::new(Header {
+            id: FiberId::next(),
+            name,
+            park: ParkState::new(),
+            cancel: AtomicBool::new(false),
+            exec: exec.clone(),
+            home: AtomicUsize::new(NO_HOME),
+            reason: AtomicPtr::new(&"runnable" as *const &str as *mut &str),
+            yielder: Cell::new(std::ptr::null()),
+            coroutine: UnsafeCell::new(None),
+            timer: Cell::new(0),
+            locals: UnsafeCell::new(local::Locals::default()),
+            overflow: OverflowInfo {
+                guard_lo,
+                guard_hi,
+                stack_size,
+                id: 0,
+                name_ptr,
+                name_len,
+            },
+            slot: AtomicUsize::new(usize::MAX),
+        });
+        // The id is only known once the header exists; patch it in before
+        // anyone else can see the header.
+        // SAFETY: the Arc is not shared yet, so this is the only reference.
+        unsafe {
+            let overflow = &header.overflow as *const OverflowInfo as *mut OverflowInfo;
+            (*overflow).id = header.id.as_u64();
+        }
+        let packet = Arc::new(Packet::new());
+        let body = fiber_body(f, packet.clone());
+        let coro = Coroutine::with_stack(stack, body);
+        // SAFETY: the header is not shared yet (only this thread holds it).
+        unsafe { *header.coroutine.get() = Some(coro) };
+        exec.submit(header.clone(), pinned);
+        Ok(JoinHandle {
+            fiber: Fiber { inner: header },
+            packet,
+        })
+    }
+}
+
+/// The code that runs at the bottom of every fiber's stack.
+fn fiber_body<F, T>(f: F, packet: Arc<Packet<T>>) -> impl FnOnce(&Yielder<(), Suspend>, ()) + 'static
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    move |yielder, ()| {
+        let header = context::current_fiber_ptr();
+        // SAFETY: the worker published this fiber's header before resuming it.
+        let header = unsafe { &*header };
+        header.yielder.set(yielder);
+        let result = if header.is_cancelled() {
+            // Cancelled (or shut down) before it ever ran: drop the closure
+            // here, on the fiber, so destructors that block may park.
+            let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
+            Err(dropped.err().unwrap_or_else(|| Box::new(Cancelled)))
+        } else {
+            panic::catch_unwind(AssertUnwindSafe(f))
+        };
+        // Fiber-locals are destroyed on the fiber, like thread-locals at exit.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| local::Locals::clear_from(|| header.locals_ptr())));
+        packet.complete(result);
+    }
+}
+
+/// The executor of the calling fiber; panics with the fix when there is none.
+pub(crate) fn current_executor(what: &str) -> Arc<dyn Executor> {
+    context::with_current_fiber(|f| f.map(|f| f.exec.clone())).unwrap_or_else(|| {
+        panic!(
+            "{what} must be called from a fiber of a threadlet runtime: start one with \
+             `threadlet::run(|| ...)` (or `Runtime::block_on`) and spawn from inside it, \
+             or use `Runtime::spawn` / `Handle::spawn` from outside"
+        )
+    })
+}
+
+/// Spawns a new fiber on the current runtime, like `std::thread::spawn`.
+///
+/// # Panics
+/// Outside a threadlet runtime (use [`crate::run`] to start one), or if no
+/// stack can be mapped for it (use [`Builder::spawn`] to get that as an error).
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let exec = current_executor("threadlet::spawn");
+    Builder::new()
+        .spawn_on(exec, false, f)
+        .unwrap_or_else(|e| panic!("threadlet::spawn failed: {e}"))
+}
+
+/// The handle of the calling fiber.
+///
+/// # Panics
+/// When not called from a fiber.
+pub fn current() -> Fiber {
+    try_current().expect("fiber::current() called outside a fiber; run your code with `threadlet::run(|| ...)`")
+}
+
+/// The handle of the calling fiber, or `None` on a plain thread.
+pub fn try_current() -> Option<Fiber> {
+    context::current_fiber().map(|inner| Fiber { inner })
+}
+
+/// Lets the other runnable fibers of this worker run, then continues. On a
+/// plain thread this is `std::thread::yield_now`.
+pub fn yield_now() {
+    let ptr = context::current_fiber_ptr();
+    if ptr.is_null() || thread::panicking() {
+        thread::yield_now();
+        return;
+    }
+    // SAFETY: current fiber pointer is valid while it runs (context.rs).
+    unsafe { &*ptr }.suspend(Suspend::Yield);
+    park::check_cancel();
+}
+
+/// Puts the calling fiber (or thread) to sleep for at least `dur`.
+pub fn sleep(dur: Duration) {
+    match Instant::now().checked_add(dur) {
+        Some(deadline) => sleep_until(deadline),
+        None => loop {
+            park::park(&"sleeping");
+            park::check_cancel();
+        },
+    }
+}
+
+/// Puts the calling fiber (or thread) to sleep until `deadline`.
+pub fn sleep_until(deadline: Instant) {
+    while Instant::now() < deadline {
+        park::park_until(Some(deadline), &"sleeping");
+        park::check_cancel();
+    }
+}
+
+/// Blocks the calling fiber until its [`Fiber::unpark`] is called (or
+/// spuriously), with std's token semantics. On a plain thread this is
+/// `std::thread::park`.
+pub fn park() {
+    park::park(park::PARKED);
+    park::check_cancel();
+}
+
+/// Like [`park`] with a time limit.
+pub fn park_timeout(dur: Duration) {
+    let deadline = Instant::now().checked_add(dur);
+    park::park_until(deadline, park::PARKED);
+    park::check_cancel();
+}

@@ -1,0 +1,224 @@
+//! `fiber::scope`: fibers that may borrow from the caller's stack, like
+//! `std::thread::scope`.
+//!
+//! Soundness rests on one rule: `scope` does not return (or unwind) until
+//! every fiber spawned in it has finished and dropped everything that borrows
+//! from the scope. Each scoped fiber stores its result in a slot it shares
+//! with its handle, drops its own reference to the slot, and only then
+//! decrements `running`; `scope` waits for `running == 0` with a park that
+//! cancellation cannot cut short.
+
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use super::{current_executor, lock, Builder, Executor, Fiber, JoinHandle};
+use crate::park::{self, Unparker};
+
+struct ScopeData {
+    running: AtomicUsize,
+    unjoined_panic: AtomicBool,
+    waiter: Mutex<Option<Unparker>>,
+}
+
+impl ScopeData {
+    fn finished_one(&self) {
+        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(w) = lock(&self.waiter).take() {
+                w.unpark();
+            }
+        }
+    }
+
+    fn wait_all(&self) {
+        while self.running.load(Ordering::Acquire) != 0 {
+            *lock(&self.waiter) = Some(Unparker::current());
+            if self.running.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            park::park_uncancellable(&"fiber scope");
+        }
+    }
+}
+
+/// A scope to spawn borrowing fibers in; see [`scope`].
+pub struct Scope<'scope, 'env: 'scope> {
+    data: Arc<ScopeData>,
+    exec: Arc<dyn Executor>,
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+/// A handle to join a scoped fiber.
+pub struct ScopedJoinHandle<'scope, T> {
+    handle: JoinHandle<()>,
+    result: Arc<ResultSlot<T>>,
+    scope: PhantomData<&'scope ()>,
+}
+
+struct ResultSlot<T> {
+    value: Mutex<Option<thread::Result<T>>>,
+    data: Arc<ScopeData>,
+}
+
+impl<T> Drop for ResultSlot<T> {
+    fn drop(&mut self) {
+        let value = self.value.get_mut().unwrap_or_else(|e| e.into_inner());
+        if matches!(value, Some(Err(_))) {
+            self.data.unjoined_panic.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Creates a scope in which fibers may borrow non-`'static` data. All fibers
+/// spawned in it are joined before `scope` returns; if one of them panicked
+/// and was not joined, `scope` panics after they have all finished.
+///
+/// # Panics
+/// When called outside a threadlet runtime.
+pub fn scope<'env, F, T>(f: F) -> T
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+{
+    let scope = Scope {
+        data: Arc::new(ScopeData {
+            running: AtomicUsize::new(0),
+            unjoined_panic: AtomicBool::new(false),
+            waiter: Mutex::new(None),
+        }),
+        exec: current_executor("fiber::scope"),
+        scope: PhantomData,
+        env: PhantomData,
+    };
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    scope.data.wait_all();
+    match result {
+        Err(payload) => panic::resume_unwind(payload),
+        Ok(_) if scope.data.unjoined_panic.load(Ordering::Relaxed) => {
+            panic!("a scoped fiber panicked")
+        }
+        Ok(value) => value,
+    }
+}
+
+impl<'scope> Scope<'scope, '_> {
+    /// Spawns a fiber that may borrow from outside the scope.
+    ///
+    /// # Panics
+    /// If no stack can be mapped for it.
+    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.spawn_with(Builder::new(), f)
+            .unwrap_or_else(|e| panic!("fiber::Scope::spawn failed: {e}"))
+    }
+
+    /// Spawns a scoped fiber configured by `builder`.
+    ///
+    /// # Errors
+    /// As [`Builder::spawn`].
+    pub fn spawn_with<F, T>(
+        &'scope self,
+        builder: Builder,
+        f: F,
+    ) -> std::io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let result = Arc::new(ResultSlot {
+            value: Mutex::new(None),
+            data: self.data.clone(),
+        });
+        // Counted before the body exists: dropping the body un-counts it.
+        self.data.running.fetch_add(1, Ordering::AcqRel);
+        let body = ScopedBody {
+            f,
+            slot: result.clone(),
+            _finish: Finish(self.data.clone()),
+        };
+        let body: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || body.run());
+        // SAFETY: `scope` waits until every body has run to its end (the
+        // `Finish` drops after everything in the body that borrows),
+        // so nothing borrowed for 'scope is used after 'scope ends.
+        let body: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
+        match builder.spawn_on(self.exec.clone(), false, body) {
+            Ok(handle) => Ok(ScopedJoinHandle {
+                handle,
+                result,
+                scope: PhantomData,
+            }),
+            // The unrun body was dropped, and with it its `Finish`.
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What a scoped fiber runs. Fields drop in declaration order, so whether the
+/// body runs or is dropped unrun (cancelled before it started), everything
+/// that may borrow from the scope is gone before `Finish` tells the scope.
+struct ScopedBody<F, T> {
+    f: F,
+    slot: Arc<ResultSlot<T>>,
+    _finish: Finish,
+}
+
+impl<F: FnOnce() -> T, T> ScopedBody<F, T> {
+    fn run(self) {
+        let ScopedBody { f, slot, _finish } = self;
+        let value = panic::catch_unwind(AssertUnwindSafe(f));
+        *lock(&slot.value) = Some(value);
+        drop(slot);
+        drop(_finish);
+    }
+}
+
+/// Tells the scope that one fiber is done, when dropped.
+struct Finish(Arc<ScopeData>);
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        self.0.finished_one();
+    }
+}
+
+impl<T> ScopedJoinHandle<'_, T> {
+    /// Waits for the fiber; `Err` holds its panic payload.
+    pub fn join(self) -> thread::Result<T> {
+        let outer = self.handle.join();
+        let inner = lock(&self.result.value).take();
+        match (inner, outer) {
+            (Some(value), _) => value,
+            (None, Err(payload)) => Err(payload),
+            (None, Ok(())) => unreachable!("scoped fiber finished without a result"),
+        }
+    }
+
+    /// The fiber's handle.
+    pub fn fiber(&self) -> &Fiber {
+        self.handle.fiber()
+    }
+
+    /// Has the fiber finished?
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+}
+
+impl std::fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope")
+            .field("running", &self.data.running.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for ScopedJoinHandle<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedJoinHandle").finish_non_exhaustive()
+    }
+}

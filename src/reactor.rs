@@ -1,0 +1,359 @@
+//! The reactor: one `mio::Poll` (epoll) per runtime, and the readiness state
+//! of every registered source.
+//!
+//! # Protocol
+//! - A source is registered once, edge-triggered, for read and write. Its
+//!   [`ScheduledIo`] keeps a readiness word — direction bits in the low 16
+//!   bits, a tick counter above — and one wait list per direction, so one
+//!   fiber may read while another writes.
+//! - An IO call tries the syscall first. On `WouldBlock` it clears the
+//!   direction's readiness *only if the tick is unchanged* since it read the
+//!   readiness it acted on (an event that arrived meanwhile is not erased),
+//!   then publishes its waiter, re-checks readiness (an event between the
+//!   syscall and the publish is not lost), and parks.
+//! - The poller (exactly one worker at a time: whoever holds `poll`) turns
+//!   each event into readiness bits with a new tick and unparks the waiters of
+//!   the ready directions; the park protocol routes each fiber to its own
+//!   worker. New work for a worker that polls arrives through `mio::Waker`.
+//! - Tokens are `(generation << 32) | slot`. Deregistration frees the slot
+//!   and bumps its generation, so an event for a closed fd (or a reused fd
+//!   number) never reaches the new owner's waiters.
+//! - Deregistration also marks the `ScheduledIo` closed and wakes every
+//!   waiter, which then sees the error instead of sleeping forever. The fd is
+//!   closed only after it is deregistered.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, TryLockError};
+use std::time::Duration;
+
+use mio::event::Source;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+
+use crate::fiber::lock;
+use crate::park::Unparker;
+
+const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Readiness bits (low 16 bits of the readiness word).
+pub(crate) const READABLE: usize = 1 << 0;
+/// Writable readiness.
+pub(crate) const WRITABLE: usize = 1 << 1;
+/// Peer closed its write side (read returns 0).
+pub(crate) const READ_CLOSED: usize = 1 << 2;
+/// Our write side can no longer write.
+pub(crate) const WRITE_CLOSED: usize = 1 << 3;
+/// Error condition on the socket.
+pub(crate) const ERROR: usize = 1 << 4;
+/// The source was deregistered (its owner is closing it).
+pub(crate) const SHUTDOWN: usize = 1 << 5;
+const BITS: usize = 0xffff;
+const TICK_ONE: usize = 1 << 16;
+
+/// A direction of interest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Waiting to read (or accept).
+    Read,
+    /// Waiting to write (or connect).
+    Write,
+}
+
+impl Direction {
+    /// Bits that make an operation in this direction worth retrying.
+    pub(crate) fn mask(self) -> usize {
+        match self {
+            Direction::Read => READABLE | READ_CLOSED | ERROR | SHUTDOWN,
+            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR | SHUTDOWN,
+        }
+    }
+}
+
+/// Readiness and waiters of one registered source.
+pub(crate) struct ScheduledIo {
+    readiness: AtomicUsize,
+    waiters: Mutex<[Vec<Unparker>; 2]>,
+    token: Token,
+}
+
+impl ScheduledIo {
+    /// The readiness word: direction bits and tick.
+    pub(crate) fn readiness(&self) -> usize {
+        self.readiness.load(Ordering::Acquire)
+    }
+
+    /// Is any bit of `dir` set in `word`?
+    pub(crate) fn is_ready(word: usize, dir: Direction) -> bool {
+        word & dir.mask() != 0
+    }
+
+    /// Has the source been deregistered?
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.readiness() & SHUTDOWN != 0
+    }
+
+    /// After `WouldBlock`: clears `dir`'s plain readiness bit if the tick still
+    /// equals the one in `seen` (the word the caller acted on).
+    pub(crate) fn clear(&self, dir: Direction, seen: usize) {
+        let bit = match dir {
+            Direction::Read => READABLE,
+            Direction::Write => WRITABLE,
+        };
+        let mut current = self.readiness();
+        while current & !BITS == seen & !BITS {
+            match self.readiness.compare_exchange_weak(
+                current,
+                current & !bit,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Adds readiness bits with a new tick and wakes waiters that care.
+    pub(crate) fn set_ready(&self, bits: usize) {
+        let mut current = self.readiness();
+        loop {
+            let next = ((current & !BITS).wrapping_add(TICK_ONE)) | (current & BITS) | bits;
+            match self.readiness.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        let mut woken: Vec<Unparker> = Vec::new();
+        {
+            let mut lists = lock(&self.waiters);
+            if bits & Direction::Read.mask() != 0 {
+                woken.append(&mut lists[0]);
+            }
+            if bits & Direction::Write.mask() != 0 {
+                woken.append(&mut lists[1]);
+            }
+        }
+        for waiter in woken {
+            waiter.unpark();
+        }
+    }
+
+    /// Publishes the caller as a waiter for `dir`.
+    pub(crate) fn add_waiter(&self, dir: Direction, waiter: Unparker) {
+        lock(&self.waiters)[dir as usize].push(waiter);
+    }
+
+    /// Removes the caller's waiter for `dir` if it is still listed.
+    pub(crate) fn remove_waiter(&self, dir: Direction, waiter: &Unparker) {
+        let mut lists = lock(&self.waiters);
+        let list = &mut lists[dir as usize];
+        if let Some(i) = list.iter().position(|w| w.same_as(waiter)) {
+            list.swap_remove(i);
+        }
+    }
+}
+
+struct Slot {
+    generation: u32,
+    io: Option<Arc<ScheduledIo>>,
+}
+
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+/// One runtime's epoll instance and registrations.
+///
+/// Every fd it holds (the epoll instance, a duplicate of it for registering
+/// while another thread polls, the waker's eventfd) is closed by
+/// [`Reactor::close`] at runtime shutdown, even if handles to the runtime's
+/// shared state live on.
+pub(crate) struct Reactor {
+    poll: Mutex<Option<(Poll, Events)>>,
+    handles: RwLock<Option<(Registry, Waker)>>,
+    sources: Mutex<Slab>,
+}
+
+fn closed() -> io::Error {
+    io::Error::other("the threadlet runtime this socket was registered with has shut down; use the socket from a fiber of a running runtime")
+}
+
+impl Reactor {
+    /// Creates the epoll instance and its waker (two fds, both CLOEXEC).
+    pub(crate) fn new() -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
+        Ok(Reactor {
+            poll: Mutex::new(Some((poll, Events::with_capacity(1024)))),
+            handles: RwLock::new(Some((registry, waker))),
+            sources: Mutex::new(Slab::default()),
+        })
+    }
+
+    /// Registers `source` edge-triggered for read and write.
+    pub(crate) fn register(&self, source: &mut impl Source) -> io::Result<Arc<ScheduledIo>> {
+        let token = {
+            let mut slab = lock(&self.sources);
+            let index = match slab.free.pop() {
+                Some(i) => i,
+                None => {
+                    slab.slots.push(Slot {
+                        generation: 0,
+                        io: None,
+                    });
+                    u32::try_from(slab.slots.len() - 1).map_err(|_| {
+                        io::Error::other("too many registered sources (more than 2^32)")
+                    })?
+                }
+            };
+            let slot = &mut slab.slots[index as usize];
+            let token = Token(((slot.generation as usize) << 32) | index as usize);
+            slot.io = Some(Arc::new(ScheduledIo {
+                // Assume ready: the first attempt goes straight to the syscall.
+                readiness: AtomicUsize::new(READABLE | WRITABLE),
+                waiters: Mutex::new([Vec::new(), Vec::new()]),
+                token,
+            }));
+            (token, slot.io.clone().expect("just set"))
+        };
+        let (token, io) = token;
+        let handles = self.handles.read().unwrap_or_else(|e| e.into_inner());
+        let result = match handles.as_ref() {
+            Some((registry, _)) => {
+                registry.register(source, token, Interest::READABLE | Interest::WRITABLE)
+            }
+            None => Err(closed()),
+        };
+        drop(handles);
+        if let Err(e) = result {
+            self.release(token);
+            return Err(e);
+        }
+        Ok(io)
+    }
+
+    /// Deregisters `source` (call before closing its fd), then wakes every
+    /// waiter with SHUTDOWN set.
+    pub(crate) fn deregister(&self, source: &mut impl Source, io: &ScheduledIo) {
+        if let Some((registry, _)) = self.handles.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            let _ = registry.deregister(source);
+        }
+        self.release(io.token);
+        io.set_ready(SHUTDOWN);
+    }
+
+    fn release(&self, token: Token) {
+        let index = token.0 & 0xffff_ffff;
+        let mut slab = lock(&self.sources);
+        if let Some(slot) = slab.slots.get_mut(index) {
+            if slot.io.take().is_some() {
+                slot.generation = slot.generation.wrapping_add(1);
+                slab.free.push(index as u32);
+            }
+        }
+    }
+
+    fn lookup(&self, token: Token) -> Option<Arc<ScheduledIo>> {
+        let index = token.0 & 0xffff_ffff;
+        let generation = (token.0 >> 32) as u32;
+        let slab = lock(&self.sources);
+        let slot = slab.slots.get(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.io.clone()
+    }
+
+    /// Becomes the poller if nobody else is, waits up to `timeout` for events
+    /// and dispatches them. `None` if another thread holds the poller role.
+    /// `before_wait` runs once the role is held and before blocking (the
+    /// worker publishes "I am polling" there).
+    pub(crate) fn try_poll(
+        &self,
+        timeout: Option<Duration>,
+        before_wait: impl FnOnce() -> bool,
+    ) -> Option<usize> {
+        let mut guard = match self.poll.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        let (poll, events) = guard.as_mut()?;
+        // `before_wait` may find work after all: then only peek (timeout 0).
+        let timeout = if before_wait() { timeout } else { Some(Duration::ZERO) };
+        loop {
+            match poll.poll(events, timeout) {
+                Ok(()) => break,
+                // mio retries nothing: EINTR (a signal hit this worker) just
+                // means "look again", with the deadline the caller recomputes.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
+                Err(e) => {
+                    log::error!("threadlet: epoll_wait failed: {e}");
+                    break;
+                }
+            }
+        }
+        let mut ready = Vec::new();
+        for event in events.iter() {
+            if event.token() == WAKER_TOKEN {
+                continue;
+            }
+            let mut bits = 0;
+            if event.is_readable() {
+                bits |= READABLE;
+            }
+            if event.is_writable() {
+                bits |= WRITABLE;
+            }
+            if event.is_read_closed() {
+                bits |= READ_CLOSED | READABLE;
+            }
+            if event.is_write_closed() {
+                bits |= WRITE_CLOSED | WRITABLE;
+            }
+            if event.is_error() {
+                bits |= ERROR | READABLE | WRITABLE;
+            }
+            ready.push((event.token(), bits));
+        }
+        drop(guard);
+        let count = ready.len();
+        for (token, bits) in ready {
+            if let Some(io) = self.lookup(token) {
+                io.set_ready(bits);
+            }
+        }
+        Some(count)
+    }
+
+    /// Interrupts the poller's `epoll_wait`.
+    pub(crate) fn wake(&self) {
+        let handles = self.handles.read().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, waker)) = handles.as_ref() {
+            if let Err(e) = waker.wake() {
+                log::error!("threadlet: reactor wake failed: {e}");
+            }
+        }
+    }
+
+    /// Closes the epoll fd (runtime shutdown). Later registrations fail and
+    /// later polls return at once.
+    pub(crate) fn close(&self) {
+        self.handles.write().unwrap_or_else(|e| e.into_inner()).take();
+        lock(&self.poll).take();
+        let mut slab = lock(&self.sources);
+        let ios: Vec<_> = slab.slots.iter_mut().filter_map(|s| s.io.take()).collect();
+        drop(slab);
+        for io in ios {
+            io.set_ready(SHUTDOWN);
+        }
+    }
+}

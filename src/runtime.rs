@@ -1,0 +1,389 @@
+//! The runtime: worker threads, their shared state, and the ways in —
+//! [`run`], [`Runtime::block_on`], [`Runtime::spawn`], [`Handle`] — plus
+//! introspection ([`stats`], [`dump`]).
+//!
+//! Shutdown (when [`run`]'s closure returns, or a [`Runtime`] is dropped):
+//! every fiber still alive is cancelled — it unwinds at its park point, its
+//! destructors run, its sockets close — fibers never started are dropped
+//! unrun, the workers exit once no fiber is alive, their threads are joined,
+//! and the reactor's fds and the stack slabs are released. Only then does
+//! `run` return. A fiber that never blocks (a pure CPU loop) cannot be
+//! unwound and keeps shutdown waiting, as a thread that never exits keeps
+//! `join` waiting.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crate::fiber::{self, Executor, FiberId, JoinHandle};
+use crate::scheduler::{self, Config, Monitor, Shared};
+pub use crate::stack::StackGuard;
+use crate::stack::{normalize_stack_size, DEFAULT_STACK_SIZE};
+
+/// Configures a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    workers: Option<usize>,
+    stack_size: usize,
+    stack_guard: StackGuard,
+    stall_threshold: Duration,
+    thread_name: String,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            workers: None,
+            stack_size: DEFAULT_STACK_SIZE,
+            stack_guard: StackGuard::Auto,
+            stall_threshold: Duration::from_millis(100),
+            thread_name: "threadlet-worker".to_owned(),
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: one worker per CPU, 256 KiB stacks.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Number of worker threads (default: `std::thread::available_parallelism`).
+    /// Zero is raised to one.
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = Some(n.max(1));
+        self
+    }
+
+    /// Default stack size of the runtime's fibers, in bytes (default 256 KiB
+    /// of virtual memory; only touched pages cost memory). Rounded up to whole
+    /// pages; below 16 KiB is raised to 16 KiB; above 1 GiB makes `build` fail.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// How stack guard pages are made (default: `madvise(MADV_GUARD_INSTALL)`
+    /// where the kernel has it, else `mprotect`).
+    pub fn stack_guard(mut self, guard: StackGuard) -> Builder {
+        self.stack_guard = guard;
+        self
+    }
+
+    /// How long a fiber may run without blocking or yielding before the
+    /// monitor reports its worker as stalled (default 100 ms).
+    pub fn stall_threshold(mut self, threshold: Duration) -> Builder {
+        self.stall_threshold = threshold;
+        self
+    }
+
+    /// Name prefix of the worker threads (default `threadlet-worker`).
+    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Starts the runtime's threads.
+    ///
+    /// # Errors
+    /// An absurd stack size (`InvalidInput`), or the OS refusing a thread,
+    /// an epoll instance or an eventfd.
+    pub fn build(self) -> io::Result<Runtime> {
+        crate::stack::install_overflow_handler();
+        let workers = self
+            .workers
+            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        let config = Config {
+            workers,
+            stack_size: normalize_stack_size(self.stack_size)?,
+            stack_guard: self.stack_guard,
+            stall_threshold: self.stall_threshold,
+            thread_name: self.thread_name,
+        };
+        let (shared, deques) = Shared::new(config)?;
+        let threads = scheduler::start_workers(&shared, deques)?;
+        let monitor = match scheduler::start_monitor(&shared) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                log::warn!("threadlet: no stall monitor ({e}); stalls will not be reported");
+                None
+            }
+        };
+        Ok(Runtime {
+            shared,
+            threads,
+            monitor,
+        })
+    }
+}
+
+/// A threadlet runtime: a pool of worker threads running fibers.
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<thread::JoinHandle<()>>,
+    monitor: Option<Monitor>,
+}
+
+impl Runtime {
+    /// A [`Builder`] for a runtime.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A runtime with the default configuration.
+    ///
+    /// # Errors
+    /// As [`Builder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Runs `f` on a fiber of this runtime and blocks the calling thread (or
+    /// parks the calling fiber) until it returns. A panic in `f` is re-raised
+    /// here. Fibers `f` spawned keep running until the runtime is dropped.
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.spawn(f).join() {
+            Ok(value) => value,
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+
+    /// Spawns a fiber on this runtime, from any thread.
+    ///
+    /// # Panics
+    /// If no stack can be mapped (see [`Handle::spawn_with`]).
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.handle().spawn(f)
+    }
+
+    /// A cloneable handle to spawn onto this runtime from anywhere.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Statistics of this runtime.
+    pub fn stats(&self) -> Stats {
+        self.handle().stats()
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.begin_shutdown();
+        let on_own_worker = scheduler::Local::current()
+            .is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared));
+        if on_own_worker {
+            // Dropped from one of its own fibers: the workers cannot be
+            // joined from here; they exit on their own once drained.
+            log::warn!("threadlet: a Runtime was dropped on one of its own fibers; its threads finish in the background");
+            self.threads.clear();
+            return;
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(mut m) = self.monitor.take() {
+            m.stop();
+        }
+        self.shared.close();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.shared.worker_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cloneable reference to a runtime, for spawning from any thread.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// The runtime of the calling fiber, if any.
+    pub fn try_current() -> Option<Handle> {
+        crate::context::with_current_fiber(|f| {
+            let exec = f?.exec.clone();
+            let shared: Arc<Shared> = arc_downcast(exec)?;
+            Some(Handle { shared })
+        })
+    }
+
+    /// The runtime of the calling fiber.
+    ///
+    /// # Panics
+    /// Outside a fiber; start one with [`run`].
+    pub fn current() -> Handle {
+        Handle::try_current().expect(
+            "threadlet::runtime::Handle::current() called outside a fiber; run your code with `threadlet::run(|| ...)`",
+        )
+    }
+
+    /// Spawns a fiber on the runtime.
+    ///
+    /// # Panics
+    /// If no stack can be mapped; [`Handle::spawn_with`] returns that error.
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_with(fiber::Builder::new(), f)
+            .unwrap_or_else(|e| panic!("threadlet: spawn failed: {e}"))
+    }
+
+    /// Spawns a fiber configured by `builder` on the runtime.
+    ///
+    /// # Errors
+    /// As [`fiber::Builder::spawn`].
+    pub fn spawn_with<F, T>(&self, builder: fiber::Builder, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let exec: Arc<dyn Executor> = self.shared.clone();
+        builder.spawn_on(exec, false, f)
+    }
+
+    /// Statistics of the runtime.
+    pub fn stats(&self) -> Stats {
+        let s = &self.shared;
+        Stats {
+            fibers_alive: s.alive(),
+            fibers_spawned: s.counters.spawned.load(std::sync::atomic::Ordering::Relaxed),
+            workers: s.worker_count(),
+            stalls: s.counters.stalls.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// One entry per started fiber of the runtime.
+    pub fn dump(&self) -> Vec<FiberInfo> {
+        self.shared
+            .dump()
+            .into_iter()
+            .map(|(fiber, worker, running)| FiberInfo {
+                id: fiber.id(),
+                name: fiber.name().map(str::to_owned),
+                state: if running {
+                    "running".to_owned()
+                } else if fiber.is_parked() {
+                    fiber.reason().to_owned()
+                } else {
+                    "runnable".to_owned()
+                },
+                worker: Some(worker),
+            })
+            .collect()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+fn arc_downcast(exec: Arc<dyn Executor>) -> Option<Arc<Shared>> {
+    if exec.as_any().is::<Shared>() {
+        let raw = Arc::into_raw(exec) as *const Shared;
+        // SAFETY: the value behind the Arc is a `Shared` (checked just
+        // above), so the data pointer of the fat pointer is a valid
+        // `*const Shared` from the same allocation and count.
+        Some(unsafe { Arc::from_raw(raw) })
+    } else {
+        None
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+/// Counters describing a runtime (see [`stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Fibers spawned and not yet finished.
+    pub fibers_alive: usize,
+    /// Fibers spawned since the runtime started.
+    pub fibers_spawned: u64,
+    /// Worker threads.
+    pub workers: usize,
+    /// Stalls the monitor reported: a fiber ran past the stall threshold
+    /// without blocking or yielding while its worker's other fibers waited.
+    pub stalls: u64,
+}
+
+/// One fiber, as [`dump`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FiberInfo {
+    /// The fiber's id.
+    pub id: FiberId,
+    /// Its name, if it has one.
+    pub name: Option<String>,
+    /// What it is doing, in words: `"running"`, `"runnable"`, `"sleeping"`,
+    /// `"parked: tcp read"`, `"parked: mutex lock"`, ...
+    pub state: String,
+    /// The worker it runs on.
+    pub worker: Option<usize>,
+}
+
+/// Statistics of the calling fiber's runtime.
+///
+/// # Panics
+/// Outside a fiber (use [`Runtime::stats`] from outside).
+pub fn stats() -> Stats {
+    Handle::current().stats()
+}
+
+/// Every started fiber of the calling fiber's runtime, with its state.
+///
+/// # Panics
+/// Outside a fiber (use [`Handle::dump`] from outside).
+pub fn dump() -> Vec<FiberInfo> {
+    Handle::current().dump()
+}
+
+/// Runs `f` on a fiber of a fresh runtime with the default configuration and
+/// returns its result; a panic in `f` is re-raised. When `f` returns, the
+/// fibers still alive are cancelled and unwound and the runtime's threads are
+/// joined before `run` returns. Several `run`s may run at once (say, in
+/// parallel tests); each is independent.
+///
+/// # Panics
+/// If the runtime cannot start (no threads or fds), or when `f` panics.
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let runtime = Runtime::new()
+        .unwrap_or_else(|e| panic!("threadlet::run: cannot start the runtime: {e}"));
+    let result = runtime.spawn(f).join();
+    drop(runtime);
+    match result {
+        Ok(value) => value,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}

@@ -1,0 +1,367 @@
+//! The scheduler: worker threads, their queues, and how work finds a worker.
+//!
+//! # Rules
+//! - A fiber that has started runs only on the worker that first ran it (its
+//!   *home*): thread-locals, `Rc`s reachable from them, std guards and OS
+//!   thread identity behave as on an OS thread, which keeps `spawn` safe.
+//! - Each worker has a private run queue of its started fibers (touched only by
+//!   its own thread), an *inbox* that other threads push wakes into, and a
+//!   stealable deque of *fresh* (never started) fibers. A global injector takes
+//!   spawns from threads that are not workers.
+//! - A wake on the home worker's own thread goes straight to its run queue; a
+//!   wake from anywhere else goes to the home's inbox and wakes that worker if
+//!   it sleeps (`idle.rs` is the handshake).
+//! - New stealable work wakes one sleeping worker, and only when nobody is
+//!   already searching (Go's "spinning" rule), so a burst of spawns does not
+//!   wake every thread; a searcher that finds work while it is the last one
+//!   searching wakes another, so stealing fans out when there is more.
+//! - Exactly one worker at a time polls the reactor (whoever holds its poll
+//!   lock); a busy worker peeks at it without blocking every 61 ticks, and
+//!   an idle worker blocks in it if nobody else does.
+//!
+//! The worker loop is in `worker.rs`; the stall monitor in `monitor.rs`.
+
+mod idle;
+mod monitor;
+mod worker;
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Injector, Stealer, Worker as Deque};
+
+use crate::fiber::{lock, Executor, FiberRef, Header};
+use crate::reactor::Reactor;
+use crate::stack::{normalize_stack_size, FiberStack, StackGuard, StackPool};
+pub(crate) use worker::Local;
+
+/// What a runtime is configured with (from `runtime::Builder`).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    pub(crate) stack_size: usize,
+    pub(crate) stack_guard: StackGuard,
+    pub(crate) stall_threshold: Duration,
+    pub(crate) thread_name: String,
+}
+
+/// Started fibers of one worker, for shutdown (cancel them) and `dump`.
+#[derive(Default)]
+pub(crate) struct Registry {
+    slots: Vec<Option<FiberRef>>,
+    free: Vec<usize>,
+}
+
+impl Registry {
+    fn insert(&mut self, fiber: &FiberRef) {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        fiber.slot.store(index, Ordering::Relaxed);
+        self.slots[index] = Some(fiber.clone());
+    }
+
+    fn remove(&mut self, fiber: &Header) {
+        let index = fiber.slot.load(Ordering::Relaxed);
+        if let Some(slot) = self.slots.get_mut(index) {
+            if slot.take().is_some() {
+                self.free.push(index);
+            }
+        }
+    }
+
+    fn fibers(&self) -> impl Iterator<Item = &FiberRef> {
+        self.slots.iter().flatten()
+    }
+}
+
+/// The part of a worker that other threads see.
+pub(crate) struct WorkerShared {
+    inbox: Injector<FiberRef>,
+    stealer: Stealer<FiberRef>,
+    sleep: idle::SleepState,
+    thread: OnceLock<Thread>,
+    registry: Mutex<Registry>,
+    /// Id of the fiber it is running, 0 when none (for the monitor and dump).
+    running: AtomicU64,
+    /// Number of resumes so far (the monitor's progress signal).
+    switches: AtomicU64,
+}
+
+/// Counters behind `runtime::Stats`.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) spawned: AtomicU64,
+    pub(crate) stalls: AtomicU64,
+}
+
+/// A runtime's state shared by its workers, its handles and its fibers.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    workers: Box<[WorkerShared]>,
+    injector: Injector<FiberRef>,
+    /// Workers currently searching for stealable work.
+    searching: AtomicUsize,
+    /// Fibers spawned and not yet finished.
+    alive: AtomicUsize,
+    shutdown: AtomicBool,
+    pub(crate) reactor: Reactor,
+    pool: StackPool,
+    pub(crate) counters: Counters,
+    next_victim: AtomicUsize,
+}
+
+impl Shared {
+    /// Builds the shared state and the per-worker fresh deques (which move
+    /// into the worker threads).
+    pub(crate) fn new(config: Config) -> io::Result<(Arc<Shared>, Vec<Deque<FiberRef>>)> {
+        let deques: Vec<Deque<FiberRef>> = (0..config.workers).map(|_| Deque::new_lifo()).collect();
+        let workers = deques
+            .iter()
+            .map(|d| WorkerShared {
+                inbox: Injector::new(),
+                stealer: d.stealer(),
+                sleep: idle::SleepState::default(),
+                thread: OnceLock::new(),
+                registry: Mutex::new(Registry::default()),
+                running: AtomicU64::new(0),
+                switches: AtomicU64::new(0),
+            })
+            .collect();
+        let pool = StackPool::new(config.stack_size, config.stack_guard);
+        let shared = Arc::new(Shared {
+            config,
+            workers,
+            injector: Injector::new(),
+            searching: AtomicUsize::new(0),
+            alive: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            reactor: Reactor::new()?,
+            pool,
+            counters: Counters::default(),
+            next_victim: AtomicUsize::new(0),
+        });
+        Ok((shared, deques))
+    }
+
+    /// Number of workers.
+    pub(crate) fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Fibers alive (spawned, not finished).
+    pub(crate) fn alive(&self) -> usize {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// This thread's worker, if it is a worker of *this* runtime.
+    fn local(&self) -> Option<&Local> {
+        let local = Local::current()?;
+        std::ptr::eq(Arc::as_ptr(&local.shared), self).then_some(local)
+    }
+
+    /// Wakes worker `index` if it sleeps (after pushing into its inbox).
+    fn notify_worker(&self, index: usize) {
+        idle::producer_fence();
+        if let Some(by) = self.workers[index].sleep.claim(false) {
+            self.wake_worker(index, by);
+        }
+    }
+
+    fn wake_worker(&self, index: usize, by: idle::WakeBy) {
+        match by {
+            idle::WakeBy::Unpark => {
+                if let Some(t) = self.workers[index].thread.get() {
+                    t.unpark();
+                }
+            }
+            idle::WakeBy::Reactor => self.reactor.wake(),
+        }
+    }
+
+    /// After pushing stealable work: wake one sleeping worker to take it,
+    /// unless some worker is already searching.
+    fn notify_any(&self) {
+        idle::producer_fence();
+        if self.searching.load(Ordering::SeqCst) != 0 {
+            return;
+        }
+        let n = self.workers.len();
+        let start = self.next_victim.fetch_add(1, Ordering::Relaxed) % n;
+        // Prefer a worker parked on its thread: the poller is also watching
+        // the network, and waking it costs an eventfd write.
+        for want_poller in [false, true] {
+            for i in (0..n).map(|k| (start + k) % n) {
+                let w = &self.workers[i];
+                if !w.sleep.is_asleep() || w.sleep.is_polling() != want_poller {
+                    continue;
+                }
+                // Count the woken worker as a searcher before it wakes, so a
+                // second spawn right behind this one does not wake another.
+                self.searching.fetch_add(1, Ordering::SeqCst);
+                if let Some(by) = w.sleep.claim(true) {
+                    self.wake_worker(i, by);
+                    return;
+                }
+                self.searching.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Wakes every worker (shutdown, last fiber gone).
+    fn notify_all(&self) {
+        idle::producer_fence();
+        for i in 0..self.workers.len() {
+            if let Some(by) = self.workers[i].sleep.claim(false) {
+                self.wake_worker(i, by);
+            }
+        }
+    }
+
+    /// Starts shutdown: every worker cancels its fibers and exits once no
+    /// fiber is alive.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        self.notify_all();
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Releases the runtime's fds and stack slabs (after the workers exited).
+    pub(crate) fn close(&self) {
+        self.reactor.close();
+        // RELEASE_FREE_PENDING self.pool.release_free();
+    }
+
+    /// Per-fiber info for `runtime::dump`.
+    pub(crate) fn dump(&self) -> Vec<(FiberRef, usize, bool)> {
+        let mut out = Vec::new();
+        for (index, w) in self.workers.iter().enumerate() {
+            let running = w.running.load(Ordering::Acquire);
+            for fiber in lock(&w.registry).fibers() {
+                out.push((fiber.clone(), index, running == fiber.id().as_u64()));
+            }
+        }
+        out
+    }
+}
+
+impl Executor for Shared {
+    fn wake(&self, fiber: FiberRef) {
+        let home = fiber.home();
+        if let Some(local) = self.local() {
+            if local.index == home {
+                local.push_local(fiber);
+                return;
+            }
+        }
+        self.workers[home].inbox.push(fiber);
+        self.notify_worker(home);
+    }
+
+    fn unpark_worker_thread(&self, home: usize) {
+        if let Some(t) = self.workers[home].thread.get() {
+            t.unpark();
+        }
+    }
+
+    fn submit(&self, fiber: FiberRef, local_only: bool) {
+        self.alive.fetch_add(1, Ordering::AcqRel);
+        self.counters.spawned.fetch_add(1, Ordering::Relaxed);
+        match self.local() {
+            Some(local) if local_only => {
+                fiber.set_home(local.index);
+                local.push_local(fiber);
+            }
+            Some(local) => {
+                local.fresh.push(fiber);
+                self.notify_any();
+            }
+            None => {
+                assert!(!local_only, "spawn_local needs a worker thread");
+                self.injector.push(fiber);
+                self.notify_any();
+            }
+        }
+    }
+
+    fn alloc_stack(&self, size: Option<usize>) -> io::Result<FiberStack> {
+        let size = match size {
+            Some(s) => normalize_stack_size(s)?,
+            None => self.pool.default_size(),
+        };
+        match self.local() {
+            Some(local) => self.pool.alloc(size, Some(&mut local.stacks.borrow_mut())),
+            None => self.pool.alloc(size, None),
+        }
+    }
+
+    fn add_timer(&self, deadline: Instant, fiber: &Header) {
+        let local = self.local().expect("timer armed off its home worker");
+        let current = crate::context::current_fiber().expect("timer armed outside a fiber");
+        debug_assert!(std::ptr::eq(Arc::as_ptr(&current), fiber));
+        local.timers.borrow_mut().add(deadline, current);
+    }
+
+    fn cancel_timer(&self, fiber: &Header) {
+        if let Some(local) = self.local() {
+            local.timers.borrow_mut().cancel(fiber);
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Spawns the worker threads of a runtime.
+pub(crate) fn start_workers(
+    shared: &Arc<Shared>,
+    deques: Vec<Deque<FiberRef>>,
+) -> io::Result<Vec<thread::JoinHandle<()>>> {
+    let mut threads = Vec::with_capacity(deques.len());
+    for (index, deque) in deques.into_iter().enumerate() {
+        let shared2 = shared.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("{}-{index}", shared.config.thread_name))
+            .spawn(move || worker::run(shared2, index, deque));
+        match spawned {
+            Ok(t) => {
+                let _ = shared.workers[index].thread.set(t.thread().clone());
+                threads.push(t);
+            }
+            Err(e) => {
+                shared.begin_shutdown();
+                for t in threads {
+                    let _ = t.join();
+                }
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot start threadlet worker thread {index}: {e}; use fewer workers"),
+                ));
+            }
+        }
+    }
+    Ok(threads)
+}
+
+/// Starts the stall monitor thread.
+pub(crate) fn start_monitor(shared: &Arc<Shared>) -> io::Result<monitor::Monitor> {
+    monitor::Monitor::start(shared.clone())
+}
+
+pub(crate) use monitor::Monitor;
+
+/// Queue type used by the worker's private run queue.
+type RunQueue = VecDeque<FiberRef>;

@@ -1,0 +1,339 @@
+//! The worker loop: find a fiber, resume it, act on why it stopped.
+//!
+//! Order of search (each step only if the previous found nothing):
+//! 1. due timers fire (they push their fibers onto this run queue);
+//! 2. every 61st tick: the global injector first (fairness for spawns from
+//!    outside), and a non-blocking peek at the reactor if nobody polls;
+//! 3. the private run queue, then the inbox (wakes from other threads);
+//! 4. the fresh deque (own spawns), then the injector;
+//! 5. as a *searcher*: steal half of a random sibling's fresh deque, a few
+//!    rounds with a pause between;
+//! 6. idle: block in the reactor if nobody else does, else park the thread,
+//!    in both cases no longer than until the nearest timer.
+//!
+//! After a resume: a yield goes to the back of the run queue; a park is
+//! committed (park.rs) — if a wake arrived meanwhile the fiber goes back on
+//! the run queue; a finished fiber gives its stack back and leaves the
+//! registry.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_deque::{Steal, Worker as Deque};
+
+use super::{RunQueue, Shared};
+use crate::context;
+use crate::fiber::{lock, FiberRef, Suspend};
+use crate::stack::{self, StackCache};
+use crate::time::Timers;
+
+/// How many rounds a searcher tries to steal before going idle.
+const SEARCH_ROUNDS: usize = 4;
+/// The injector is looked at first once every this many ticks.
+const FAIRNESS_TICKS: u32 = 61;
+
+/// The worker's own state; lives on the worker thread's stack for the
+/// thread's whole life. Other threads never touch it.
+pub(crate) struct Local {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    run_queue: RefCell<RunQueue>,
+    pub(crate) fresh: Deque<FiberRef>,
+    pub(crate) timers: RefCell<Timers>,
+    pub(crate) stacks: RefCell<StackCache>,
+    tick: Cell<u32>,
+    searching: Cell<bool>,
+    shutdown_seen: Cell<bool>,
+    rng: Cell<u32>,
+}
+
+impl Local {
+    /// This thread's worker, if it is one.
+    pub(crate) fn current() -> Option<&'static Local> {
+        let ptr = context::worker_ptr() as *const Local;
+        // SAFETY: the worker pointer is set by `run` to its own `Local` for
+        // exactly as long as that frame lives, and cleared before it returns;
+        // only this thread reads it. The 'static lifetime is not exposed
+        // beyond crate code that runs inside that frame (fibers and the loop).
+        unsafe { ptr.as_ref() }
+    }
+
+    /// Pushes a runnable started fiber onto this worker's run queue.
+    pub(crate) fn push_local(&self, fiber: FiberRef) {
+        self.run_queue.borrow_mut().push_back(fiber);
+    }
+
+    fn next_rand(&self) -> u32 {
+        // xorshift32: cheap victim selection.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    fn worker(&self) -> &super::WorkerShared {
+        &self.shared.workers[self.index]
+    }
+
+    /// Steps 1–4 of the search order.
+    fn next_local(&self) -> Option<FiberRef> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        {
+            let mut timers = self.timers.borrow_mut();
+            if !timers.is_empty() {
+                timers.fire(Instant::now());
+            }
+        }
+        if tick % FAIRNESS_TICKS == 0 {
+            let _ = self.shared.reactor.try_poll(Some(std::time::Duration::ZERO), || false);
+            if let Some(f) = self.steal_injector() {
+                return Some(f);
+            }
+        }
+        if let Some(f) = self.run_queue.borrow_mut().pop_front() {
+            return Some(f);
+        }
+        if let Some(f) = self.take_inbox() {
+            return Some(f);
+        }
+        if let Some(f) = self.fresh.pop() {
+            return Some(f);
+        }
+        self.steal_injector()
+    }
+
+    fn take_inbox(&self) -> Option<FiberRef> {
+        let inbox = &self.worker().inbox;
+        let mut first = None;
+        loop {
+            match inbox.steal() {
+                Steal::Success(f) => match first {
+                    None => first = Some(f),
+                    Some(_) => self.run_queue.borrow_mut().push_back(f),
+                },
+                Steal::Empty => return first,
+                Steal::Retry => continue,
+            }
+            if self.run_queue.borrow().len() >= 128 {
+                return first;
+            }
+        }
+    }
+
+    fn steal_injector(&self) -> Option<FiberRef> {
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.fresh) {
+                Steal::Success(f) => return Some(f),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// Step 5: steal fresh fibers from siblings.
+    fn search(&self) -> Option<FiberRef> {
+        if !self.searching.get() {
+            self.searching.set(true);
+            self.shared.searching.fetch_add(1, Ordering::SeqCst);
+        }
+        let n = self.shared.workers.len();
+        for round in 0..SEARCH_ROUNDS {
+            let start = self.next_rand() as usize % n.max(1);
+            for k in 0..n {
+                let victim = (start + k) % n;
+                if victim == self.index {
+                    continue;
+                }
+                let stealer = &self.shared.workers[victim].stealer;
+                loop {
+                    match stealer.steal_batch_and_pop(&self.fresh) {
+                        Steal::Success(f) => return Some(f),
+                        Steal::Empty => break,
+                        Steal::Retry => continue,
+                    }
+                }
+            }
+            if let Some(f) = self.steal_injector().or_else(|| self.take_inbox()) {
+                return Some(f);
+            }
+            if round + 1 < SEARCH_ROUNDS {
+                for _ in 0..(64 << round) {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        None
+    }
+
+    /// A searcher that found work stops searching; if it was the last
+    /// searcher, it wakes another so remaining work keeps being picked up.
+    fn stop_searching(&self) {
+        if self.searching.replace(false)
+            && self.shared.searching.fetch_sub(1, Ordering::SeqCst) == 1
+        {
+            self.shared.notify_any();
+        }
+    }
+
+    /// Is there anything this worker could do right now?
+    fn has_work(&self) -> bool {
+        let shared = &self.shared;
+        !self.run_queue.borrow().is_empty()
+            || !self.worker().inbox.is_empty()
+            || !self.fresh.is_empty()
+            || !shared.injector.is_empty()
+            || shared.workers.iter().any(|w| !w.stealer.is_empty())
+            || (shared.is_shutting_down() && (!self.shutdown_seen.get() || shared.alive() == 0))
+    }
+
+    /// Step 6: sleep until there may be work.
+    fn idle(&self) {
+        if self.searching.replace(false) {
+            self.shared.searching.fetch_sub(1, Ordering::SeqCst);
+        }
+        let deadline = self.timers.borrow_mut().next_deadline();
+        let now = Instant::now();
+        if deadline.is_some_and(|d| d <= now) {
+            return;
+        }
+        let timeout = deadline.map(|d| d - now);
+        let sleep = &self.worker().sleep;
+        let polled = self.shared.reactor.try_poll(timeout, || {
+            sleep.prepare(true);
+            !self.has_work()
+        });
+        if polled.is_none() {
+            sleep.prepare(false);
+            if !self.has_work() {
+                while sleep.is_asleep() {
+                    match deadline {
+                        Some(d) => {
+                            let now = Instant::now();
+                            if now >= d {
+                                break;
+                            }
+                            std::thread::park_timeout(d - now);
+                        }
+                        None => std::thread::park(),
+                    }
+                }
+            }
+        }
+        if sleep.wake_up() {
+            // Our waker counted us as a searcher.
+            self.searching.set(true);
+        }
+    }
+
+    /// Resumes `fiber` and handles why it stopped.
+    fn run_fiber(&self, fiber: FiberRef) {
+        if fiber.slot.load(Ordering::Relaxed) == usize::MAX {
+            self.first_run(&fiber);
+        }
+        let worker = self.worker();
+        worker.running.store(fiber.id().as_u64(), Ordering::Relaxed);
+        worker.switches.fetch_add(1, Ordering::Relaxed);
+        context::set_current_fiber(Arc::as_ptr(&fiber));
+        // SAFETY: the header (and the name its overflow info points to) lives
+        // at least until the clear below: we hold a strong reference.
+        unsafe { stack::set_current_fiber(fiber.overflow_info()) };
+        // SAFETY: this worker popped the fiber from a queue, so it is the
+        // fiber's only runner; a started fiber is only ever queued to its
+        // home worker, which is this thread (`first_run` set it).
+        let outcome = unsafe { fiber.resume() };
+        stack::clear_current_fiber();
+        context::set_current_fiber(std::ptr::null());
+        worker.running.store(0, Ordering::Relaxed);
+        match outcome {
+            Some(Suspend::Yield) => self.push_local(fiber),
+            Some(Suspend::Park) => {
+                if !fiber.park.commit() {
+                    self.push_local(fiber);
+                }
+            }
+            None => self.finish(fiber),
+        }
+    }
+
+    fn first_run(&self, fiber: &FiberRef) {
+        if !fiber.started() {
+            fiber.set_home(self.index);
+        }
+        if self.shared.is_shutting_down() {
+            // Spawned (or still queued) during shutdown: it never runs its
+            // closure; its body just records `Cancelled`.
+            fiber.request_cancel_quiet();
+        }
+        lock(&self.worker().registry).insert(fiber);
+    }
+
+    fn finish(&self, fiber: FiberRef) {
+        // SAFETY: the fiber finished on this worker, its only runner.
+        if let Some(stack) = unsafe { fiber.take_stack() } {
+            self.shared.pool.free(stack, Some(&mut self.stacks.borrow_mut()));
+        }
+        lock(&self.worker().registry).remove(&fiber);
+        drop(fiber);
+        if self.shared.alive.fetch_sub(1, Ordering::AcqRel) == 1 && self.shared.is_shutting_down() {
+            self.shared.notify_all();
+        }
+    }
+
+    /// First sight of shutdown: cancel every fiber this worker owns.
+    fn start_shutdown(&self) {
+        self.shutdown_seen.set(true);
+        let fibers: Vec<FiberRef> = lock(&self.worker().registry).fibers().cloned().collect();
+        for fiber in fibers {
+            fiber.request_cancel();
+        }
+    }
+}
+
+/// The body of a worker thread.
+pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
+    stack::ensure_altstack();
+    let local = Local {
+        index,
+        shared,
+        run_queue: RefCell::new(RunQueue::with_capacity(256)),
+        fresh,
+        timers: RefCell::new(Timers::default()),
+        stacks: RefCell::new(StackCache::new()),
+        tick: Cell::new(0),
+        searching: Cell::new(false),
+        shutdown_seen: Cell::new(false),
+        rng: Cell::new(0x9e37_79b9 ^ (index as u32).wrapping_mul(0x85eb_ca6b) | 1),
+    };
+    context::set_worker_ptr(&local as *const Local as *const c_void);
+    loop {
+        if let Some(fiber) = local.next_local() {
+            local.run_fiber(fiber);
+            continue;
+        }
+        if local.shared.is_shutting_down() {
+            if !local.shutdown_seen.get() {
+                local.start_shutdown();
+                continue;
+            }
+            if local.shared.alive() == 0 {
+                break;
+            }
+        }
+        if let Some(fiber) = local.search() {
+            local.stop_searching();
+            local.run_fiber(fiber);
+            continue;
+        }
+        local.idle();
+    }
+    context::set_worker_ptr(std::ptr::null());
+    let Local { shared, stacks, timers, .. } = local;
+    drop(timers);
+    stacks.borrow_mut().drain_into(&shared.pool);
+}

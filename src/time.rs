@@ -1,0 +1,186 @@
+//! Timers, `sleep`, `sleep_until` and `timeout`.
+//!
+//! # Design
+//! Every worker owns a binary heap of deadlines for the fibers it runs. A
+//! fiber arms a timer only for itself, and only on its home worker, so the
+//! heap is touched by exactly one thread: no lock, no atomics. Insert is
+//! O(log n). Cancel is O(1): the fiber's header holds the sequence number of
+//! its armed entry (`Header::timer`, 0 when none); cancelling zeroes it and the
+//! entry becomes stale. Stale entries are skipped when they reach the top and
+//! the heap is rebuilt without them once they outnumber the live ones, so a
+//! server that re-arms read timeouts at a high rate keeps a heap about the size
+//! of its live timers (amortised O(1) per cancel).
+//!
+//! The worker sleeps (in `epoll_wait` or a thread park) no longer than until
+//! its nearest deadline, then fires what is due: each live entry zeroes the
+//! fiber's `timer` and unparks it through the park protocol. Plain threads
+//! never use these heaps: their timed waits are `thread::park_timeout`.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::fiber::{self, FiberRef, Header};
+use crate::park;
+
+struct Entry {
+    deadline: Instant,
+    seq: u64,
+    fiber: FiberRef,
+}
+
+impl Entry {
+    fn is_live(&self) -> bool {
+        self.fiber.timer.get() == self.seq
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.deadline, other.seq).cmp(&(self.deadline, self.seq))
+    }
+}
+
+/// One worker's timers (see the module docs). Not shared between threads.
+#[derive(Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Entry>,
+    next_seq: u64,
+    stale: usize,
+}
+
+impl Timers {
+    /// Arms `fiber`'s timer for `deadline` (replacing an armed one).
+    pub(crate) fn add(&mut self, deadline: Instant, fiber: FiberRef) {
+        self.cancel(&fiber);
+        self.next_seq += 1;
+        fiber.timer.set(self.next_seq);
+        self.heap.push(Entry {
+            deadline,
+            seq: self.next_seq,
+            fiber,
+        });
+    }
+
+    /// Disarms `fiber`'s timer if it is still armed.
+    pub(crate) fn cancel(&mut self, fiber: &Header) {
+        if fiber.timer.get() == 0 {
+            return;
+        }
+        fiber.timer.set(0);
+        self.stale += 1;
+        if self.stale > 64 && self.stale * 2 > self.heap.len() {
+            let live: Vec<Entry> = std::mem::take(&mut self.heap)
+                .into_vec()
+                .into_iter()
+                .filter(Entry::is_live)
+                .collect();
+            self.heap = BinaryHeap::from(live);
+            self.stale = 0;
+        }
+    }
+
+    /// The earliest live deadline.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(top) = self.heap.peek() {
+            if top.is_live() {
+                return Some(top.deadline);
+            }
+            self.heap.pop();
+            self.stale = self.stale.saturating_sub(1);
+        }
+        None
+    }
+
+    /// Fires every live timer due at `now`. Returns how many fired.
+    pub(crate) fn fire(&mut self, now: Instant) -> usize {
+        let mut fired = 0;
+        while let Some(top) = self.heap.peek() {
+            if top.is_live() && top.deadline > now {
+                break;
+            }
+            let entry = self.heap.pop().expect("peeked");
+            if entry.is_live() {
+                entry.fiber.timer.set(0);
+                park::unpark_fiber(&entry.fiber);
+                fired += 1;
+            } else {
+                self.stale = self.stale.saturating_sub(1);
+            }
+        }
+        fired
+    }
+
+    /// Is there anything (live or stale) in the heap?
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Number of entries, stale ones included (for stats).
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+/// Puts the calling fiber (or thread) to sleep for at least `dur`.
+pub fn sleep(dur: Duration) {
+    fiber::sleep(dur)
+}
+
+/// Puts the calling fiber (or thread) to sleep until `deadline`.
+pub fn sleep_until(deadline: Instant) {
+    fiber::sleep_until(deadline)
+}
+
+/// Runs `f` on a new fiber and waits at most `dur` for it. If it finishes in
+/// time its value is returned (its panic is re-raised here). If not, the
+/// fiber is cancelled — it unwinds at its current or next blocking call,
+/// running its destructors — and the result is an `io::Error` of kind
+/// `TimedOut`.
+///
+/// ```
+/// use std::time::Duration;
+/// threadlet::run(|| {
+///     let quick = threadlet::time::timeout(Duration::from_secs(5), || 40 + 2);
+///     assert_eq!(quick.unwrap(), 42);
+///     let slow = threadlet::time::timeout(Duration::from_millis(10), || {
+///         threadlet::time::sleep(Duration::from_secs(3600));
+///     });
+///     assert_eq!(slow.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a threadlet runtime, or when `f` panics.
+pub fn timeout<F, T>(dur: Duration, f: F) -> io::Result<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let deadline = Instant::now().checked_add(dur);
+    let handle = fiber::spawn(f);
+    if handle.wait_until(deadline) {
+        return match handle.join() {
+            Ok(value) => Ok(value),
+            Err(payload) => std::panic::resume_unwind(payload),
+        };
+    }
+    handle.cancel();
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("operation timed out after {dur:?}; the fiber running it was cancelled"),
+    ))
+}
