@@ -14,6 +14,15 @@ mod reactor;
 pub mod time;
 mod scheduler;
 pub mod runtime;
+pub mod sync;
+pub mod net;
+pub mod io;
+mod blocking;
+pub mod signal;
+mod future;
 
 pub use fiber::{spawn, yield_now, JoinHandle};
 pub use runtime::{run, Runtime};
+// re-exports: sync (helper-sync edits this line only)
+// re-exports: net/io (helper-net edits this line only)
+// re-exports: blocking/fs/future (helper-blocking edits this line only)

@@ -296,8 +296,9 @@ impl Handle {
             .collect()
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// The runtime's reactor (for net/io registration).
+    pub(crate) fn reactor(&self) -> &crate::reactor::Reactor {
+        &self.shared.reactor
     }
 }
 

@@ -61,12 +61,11 @@
 // Other modules wire these items in; until they all do, some are used only by tests.
 #![allow(dead_code)]
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::Cell;
 use std::io::{self, Read};
-use std::mem::MaybeUninit;
 use std::num::NonZeroUsize;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::atomic::{compiler_fence, AtomicI32, AtomicU8, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 
 use corosensei::stack::{Stack, StackPointer};
@@ -319,13 +318,10 @@ impl FiberStack {
 impl Drop for FiberStack {
     fn drop(&mut self) {
         if self.slab.is_none() {
-            let (lo, len) = (
-                self.limit.get() as *mut c_void,
-                self.base.get() - self.limit.get(),
-            );
+            let lo = self.limit.get();
             // SAFETY: this value owns the dedicated mapping, and nobody runs on it
             // (a coroutine drops its stack only after it ends).
-            unsafe { libc::munmap(lo, len) };
+            unsafe { libc::munmap(lo as *mut c_void, self.base.get() - lo) };
         }
     }
 }
@@ -335,8 +331,9 @@ fn alloc_dedicated(size: usize, guard: StackGuard) -> io::Result<FiberStack> {
     let kind = guard.resolve()?;
     let g = page_round(GUARD_BYTES);
     let addr = map_anon(g + size).map_err(|e| mapping_error("map", e, kind))?;
-    let stack = FiberStack::at(addr, g, size, None); // unmaps on error
-                                                     // SAFETY: the first `g` bytes of the mapping just created, which holds nothing.
+    // Dropping `stack` on error unmaps it.
+    let stack = FiberStack::at(addr, g, size, None);
+    // SAFETY: the first `g` bytes of the mapping just created, which holds nothing.
     unsafe { install_guard(kind, addr, g) }.map_err(|e| mapping_error("guard", e, kind))?;
     Ok(stack)
 }
@@ -348,10 +345,11 @@ fn new_slab(size: usize, count: usize, guard: StackGuard) -> io::Result<Vec<Fibe
     let stride = g + size;
     let count = count.min(SLAB_MAX_BYTES / stride).max(1);
     let addr = map_anon(stride * count).map_err(|e| mapping_error("map", e, kind))?;
+    // Dropping it unmaps the slab.
     let mut slab = Slab {
         addr,
         len: stride * count,
-    }; // unmaps on error
+    };
     let mut guarded = 0;
     while guarded < count {
         // SAFETY: slot `guarded`'s guard, inside the new slab that nobody uses yet.
@@ -416,12 +414,6 @@ impl StackCache {
     pub(crate) fn drain_into(&mut self, pool: &StackPool) {
         self.stacks.retain(|s| s.size() == pool.default_size);
         pool.spill(self, self.stacks.len());
-    }
-}
-
-impl Default for StackCache {
-    fn default() -> Self {
-        StackCache::new()
     }
 }
 
@@ -608,26 +600,12 @@ pub(crate) fn clear_current_fiber() {
 /// A three-argument (`SA_SIGINFO`) signal handler.
 type SigInfoHandler = extern "C" fn(c_int, *mut siginfo_t, *mut c_void);
 
-/// The SIGSEGV and SIGBUS actions found before ours was installed.
-struct SavedActions {
-    /// `[SIGSEGV, SIGBUS]`; each written once, before its `ready` flag is set.
-    actions: [UnsafeCell<MaybeUninit<libc::sigaction>>; 2],
-    /// Whether the matching action was saved.
-    ready: [AtomicBool; 2],
-}
+/// Handlers (`sa_sigaction`) found before ours, `[SIGSEGV, SIGBUS]`; `usize::MAX` until saved.
+static PREV_HANDLER: [AtomicUsize; 2] = [const { AtomicUsize::new(usize::MAX) }; 2];
+/// Their `sa_flags` (stored before the handler, which publishes them).
+static PREV_FLAGS: [AtomicI32; 2] = [const { AtomicI32::new(0) }; 2];
 
-// SAFETY: each action is written once, inside `install_overflow_handler`'s
-// `Once`, before `ready` is set (Release) and before our handler goes in;
-// after that it is only read.
-unsafe impl Sync for SavedActions {}
-
-/// The actions our handler chains to.
-static SAVED: SavedActions = SavedActions {
-    actions: [const { UnsafeCell::new(MaybeUninit::uninit()) }; 2],
-    ready: [const { AtomicBool::new(false) }; 2],
-};
-
-/// Index of a signal in `SAVED`.
+/// Index of a signal in `PREV_HANDLER` and `PREV_FLAGS`.
 fn slot_of(sig: c_int) -> usize {
     usize::from(sig == libc::SIGBUS)
 }
@@ -644,31 +622,26 @@ pub(crate) fn install_overflow_handler() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         for sig in [libc::SIGSEGV, libc::SIGBUS] {
-            let slot = SAVED.actions[slot_of(sig)].get();
-            // SAFETY: reads the current action into our slot, which is written
-            // only here, once, before `ready` is set.
-            if unsafe { libc::sigaction(sig, ptr::null(), (*slot).as_mut_ptr()) } != 0 {
-                log::warn!(
-                    "threadlet: no overflow handler: {}",
-                    io::Error::last_os_error()
-                );
-                continue;
-            }
-            SAVED.ready[slot_of(sig)].store(true, Release);
             // SAFETY: an all-zero sigaction is a valid value to fill in.
-            let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-            action.sa_sigaction = overflow_handler as SigInfoHandler as usize;
-            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-            // SAFETY: our handler is async-signal-safe and chains to the saved action.
+            let (mut old, mut new): (libc::sigaction, libc::sigaction) =
+                unsafe { std::mem::zeroed() };
+            new.sa_sigaction = overflow_handler as SigInfoHandler as usize;
+            new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            // SAFETY: reads the current action, then installs ours, which is
+            // async-signal-safe and chains to the saved one.
             let rc = unsafe {
-                libc::sigemptyset(&mut action.sa_mask);
-                libc::sigaction(sig, &action, ptr::null_mut())
+                libc::sigemptyset(&mut new.sa_mask);
+                if libc::sigaction(sig, ptr::null(), &mut old) == 0 {
+                    PREV_FLAGS[slot_of(sig)].store(old.sa_flags, Relaxed);
+                    PREV_HANDLER[slot_of(sig)].store(old.sa_sigaction, Release);
+                    libc::sigaction(sig, &new, ptr::null_mut())
+                } else {
+                    -1
+                }
             };
             if rc != 0 {
-                log::warn!(
-                    "threadlet: no overflow handler: {}",
-                    io::Error::last_os_error()
-                );
+                let e = io::Error::last_os_error();
+                log::warn!("threadlet: no stack overflow handler: {e}");
             }
         }
     });
@@ -710,23 +683,26 @@ extern "C" fn overflow_handler(sig: c_int, info: *mut siginfo_t, ctx: *mut c_voi
 ///
 /// Only from a handler for `sig`, with the arguments it received.
 unsafe fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
-    if !SAVED.ready[slot_of(sig)].load(Acquire) {
-        return;
+    let handler = PREV_HANDLER[slot_of(sig)].load(Acquire);
+    let flags = PREV_FLAGS[slot_of(sig)].load(Relaxed);
+    if handler == usize::MAX {
+        return; // not saved: cannot happen once our handler is installed
     }
-    // SAFETY: `ready` is set: the action was written and never is again.
-    let prev = unsafe { (*SAVED.actions[slot_of(sig)].get()).assume_init_ref() };
-    let handler = prev.sa_sigaction;
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         // Restore it and return: the faulting instruction runs again under the
         // original disposition. A sent signal is re-raised (blocked until we return).
-        // SAFETY: sigaction and raise are async-signal-safe; `info` is valid.
+        // SAFETY: an all-zero sigaction is valid; sigaction and raise are
+        // async-signal-safe; `info` is the kernel's.
         unsafe {
-            libc::sigaction(sig, prev, ptr::null_mut());
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handler;
+            action.sa_flags = flags;
+            libc::sigaction(sig, &action, ptr::null_mut());
             if (*info).si_code <= 0 {
                 libc::raise(sig);
             }
         }
-    } else if prev.sa_flags & libc::SA_SIGINFO != 0 {
+    } else if flags & libc::SA_SIGINFO != 0 {
         // SAFETY: an SA_SIGINFO action holds a three-argument handler.
         let f: SigInfoHandler = unsafe { std::mem::transmute(handler) };
         f(sig, info, ctx);
