@@ -90,6 +90,10 @@ pub(crate) struct Header {
     overflow: OverflowInfo,
     /// Index in the home worker's fiber registry (guarded by its mutex).
     pub(crate) slot: AtomicUsize,
+    /// Debug builds: set while some thread runs the fiber, to catch a double
+    /// resume (RELIABILITY row 2) the moment it would happen.
+    #[cfg(debug_assertions)]
+    running_on: AtomicU64,
 }
 
 // SAFETY: the non-Sync fields (`yielder`, `coroutine`, `timer`, `locals`) are
@@ -184,13 +188,26 @@ impl Header {
     /// Only the one worker that currently owns the fiber may call this, never
     /// concurrently, and always from the fiber's home thread once started.
     pub(crate) unsafe fn resume(&self) -> Option<Suspend> {
+        #[cfg(debug_assertions)]
+        let me = {
+            let me = thread_key();
+            let other = self.running_on.swap(me, Ordering::AcqRel);
+            assert_eq!(other, 0, "fiber {:?} resumed while already running (double resume)", self.id);
+            me
+        };
         // SAFETY: exclusive access per this function's contract.
         let coro = unsafe { &mut *self.coroutine.get() };
         let coro = coro.as_mut().expect("resumed a finished fiber");
-        match coro.resume(()) {
+        let outcome = match coro.resume(()) {
             corosensei::CoroutineResult::Yield(why) => Some(why),
             corosensei::CoroutineResult::Return(()) => None,
+        };
+        #[cfg(debug_assertions)]
+        {
+            let was = self.running_on.swap(0, Ordering::AcqRel);
+            assert_eq!(was, me, "fiber {:?} ran on two threads at once", self.id);
         }
+        outcome
     }
 
     /// Scheduler: takes the stack of a finished fiber.
@@ -216,6 +233,13 @@ impl fmt::Debug for Header {
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
+}
+
+/// A number unique to the calling thread (debug double-resume check).
+#[cfg(debug_assertions)]
+fn thread_key() -> u64 {
+    thread_local!(static KEY: u8 = const { 0 });
+    KEY.with(|k| k as *const u8 as u64)
 }
 
 /// A fiber's unique id (never reused in a process), like `std::thread::ThreadId`.
@@ -501,6 +525,8 @@ impl Builder {
                 name_len,
             },
             slot: AtomicUsize::new(usize::MAX),
+            #[cfg(debug_assertions)]
+            running_on: AtomicU64::new(0),
         });
         // The id is only known once the header exists; patch it in before
         // anyone else can see the header.

@@ -2,9 +2,9 @@
 //! table at the top of `park.rs`. It imports nothing from the crate, so the
 //! loom model in `tests/loom_park.rs` checks exactly this code.
 
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 use loom::sync::atomic::{AtomicU32, Ordering};
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Running (or runnable), no wake pending.

@@ -17,9 +17,9 @@
 //! wake itself is a CAS from the sleeping state, so a sleeper is woken (one
 //! syscall) by one producer only.
 
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 use loom::sync::atomic::{fence, AtomicU32, Ordering};
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
 /// Running or searching.
