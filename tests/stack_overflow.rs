@@ -76,6 +76,16 @@ fn child_entry() {
             unsafe { libc::signal(libc::SIGSEGV, libc::SIG_DFL) };
             child_bad_read(true)
         }
+        "raise-dfl" => {
+            // SAFETY: resets SIGSEGV to its default before our handler saves it, then
+            // sends it (not a fault: our handler must re-raise it).
+            unsafe {
+                libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+                install_overflow_handler();
+                libc::raise(libc::SIGSEGV);
+            }
+            println!("raise-dfl: survived");
+        }
         "bad-read-onearg" => {
             // SAFETY: an all-zero sigaction is valid; installs a one-argument handler.
             unsafe {
@@ -242,6 +252,42 @@ fn alloc_free_reuse() {
     assert_eq!(small.size(), MIN_STACK_SIZE);
     touch_all(&small);
     pool.free(small, Some(&mut cache));
+}
+
+/// Threads with their own caches share one pool: no stack is ever handed out twice.
+#[test]
+fn concurrent_alloc_free() {
+    let pool = std::sync::Arc::new(StackPool::new(MIN_STACK_SIZE, StackGuard::Auto));
+    let live = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (pool, live) = (pool.clone(), live.clone());
+            std::thread::spawn(move || {
+                let mut cache = StackCache::new();
+                let mut held = Vec::new();
+                for i in 0..20_000usize {
+                    if (i * 7 + t) % 5 < 3 || held.is_empty() {
+                        let stack = pool.alloc(MIN_STACK_SIZE, Some(&mut cache)).unwrap();
+                        assert!(
+                            live.lock().unwrap().insert(stack.base()),
+                            "handed out twice"
+                        );
+                        held.push(stack);
+                    } else {
+                        let stack = held.swap_remove(i % held.len());
+                        assert!(live.lock().unwrap().remove(&stack.base()));
+                        pool.free(stack, if i % 3 == 0 { None } else { Some(&mut cache) });
+                    }
+                }
+                for stack in held {
+                    assert!(live.lock().unwrap().remove(&stack.base()));
+                    pool.free(stack, Some(&mut cache));
+                }
+                cache.drain_into(&pool);
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
 }
 
 /// A full cache spills its older half, giving back all but the top 16 KiB.
@@ -553,7 +599,7 @@ fn fiber_overflow_is_reported() {
 /// Row 12: any other fault still kills with SIGSEGV, without a fiber report.
 #[test]
 fn other_faults_still_segfault() {
-    for role in ["bad-read", "bad-read-plain", "bad-read-dfl"] {
+    for role in ["bad-read", "bad-read-plain", "bad-read-dfl", "raise-dfl"] {
         let out = run_child(role);
         assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{role}");
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -312,18 +312,21 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
     };
     context::set_worker_ptr(&local as *const Local as *const c_void);
     loop {
+        // Checked every tick, not only when idle: fibers that keep yielding
+        // would otherwise keep shutdown from ever starting.
+        if !local.shutdown_seen.get() && local.shared.is_shutting_down() {
+            local.start_shutdown();
+        }
         if let Some(fiber) = local.next_local() {
+            // Woken as a searcher but found work locally: hand the searcher
+            // role on, or spawns would see "someone is searching" and wake
+            // nobody while this worker is busy.
+            local.stop_searching();
             local.run_fiber(fiber);
             continue;
         }
-        if local.shared.is_shutting_down() {
-            if !local.shutdown_seen.get() {
-                local.start_shutdown();
-                continue;
-            }
-            if local.shared.alive() == 0 {
-                break;
-            }
+        if local.shutdown_seen.get() && local.shared.alive() == 0 {
+            break;
         }
         if let Some(fiber) = local.search() {
             local.stop_searching();
