@@ -64,6 +64,9 @@ pub(crate) trait Executor: Send + Sync + 'static {
     fn add_timer(&self, deadline: Instant, fiber: &Header);
     /// Disarm the current fiber's timer if still armed (home worker only).
     fn cancel_timer(&self, fiber: &Header);
+    /// A fiber's body returned (called on the fiber, before its join
+    /// result is published).
+    fn fiber_finished(&self);
     /// The executor as `Any`, so the runtime layer can recover its type.
     fn as_any(&self) -> &dyn Any;
 }
@@ -78,6 +81,8 @@ pub(crate) struct Header {
     /// The park state word (park.rs).
     pub(crate) park: ParkState,
     cancel: AtomicBool,
+    /// Set when its body has returned (just before `join` can see it).
+    finished: AtomicBool,
     /// The runtime that runs this fiber.
     pub(crate) exec: Arc<dyn Executor>,
     home: AtomicUsize,
@@ -130,6 +135,11 @@ impl Header {
     /// Has the fiber run at least once?
     pub(crate) fn started(&self) -> bool {
         self.home() != NO_HOME
+    }
+
+    /// Has its body returned? (It may still be unwinding off its stack.)
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
     }
 
     /// Has `cancel` been requested?
@@ -504,11 +514,13 @@ impl Builder {
         let (name_ptr, name_len) = name
             .as_deref()
             .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
+        let id = FiberId::next();
         let header = Arc::new(Header {
-            id: FiberId::next(),
+            id,
             name,
             park: ParkState::new(),
             cancel: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             exec: exec.clone(),
             home: AtomicUsize::new(NO_HOME),
             reason: AtomicPtr::new(&"runnable" as *const &str as *mut &str),
@@ -516,11 +528,12 @@ impl Builder {
             coroutine: UnsafeCell::new(None),
             timer: Cell::new(0),
             locals: UnsafeCell::new(local::Locals::default()),
+            // The name's bytes live in the boxed str owned by this header.
             overflow: OverflowInfo {
                 guard_lo,
                 guard_hi,
                 stack_size,
-                id: 0,
+                id: id.as_u64(),
                 name_ptr,
                 name_len,
             },
@@ -528,13 +541,6 @@ impl Builder {
             #[cfg(debug_assertions)]
             running_on: AtomicU64::new(0),
         });
-        // The id is only known once the header exists; patch it in before
-        // anyone else can see the header.
-        // SAFETY: the Arc is not shared yet, so this is the only reference.
-        unsafe {
-            let overflow = &header.overflow as *const OverflowInfo as *mut OverflowInfo;
-            (*overflow).id = header.id.as_u64();
-        }
         let packet = Arc::new(Packet::new());
         let body = fiber_body(f, packet.clone());
         let coro = Coroutine::with_stack(stack, body);
@@ -569,6 +575,10 @@ where
         };
         // Fiber-locals are destroyed on the fiber, like thread-locals at exit.
         let _ = panic::catch_unwind(AssertUnwindSafe(|| local::Locals::clear_from(|| header.locals_ptr())));
+        // Count it finished before `join` can return, so `stats()` and
+        // `dump()` taken after a join never still show it.
+        header.finished.store(true, Ordering::Release);
+        header.exec.fiber_finished();
         packet.complete(result);
     }
 }

@@ -58,8 +58,6 @@
 //! the previous action (std's thread overflow handler, or the default). Only
 //! the guard counts: below it lies another fiber's stack. Rust emits stack
 //! probes, so a frame that crosses the limit touches the guard first.
-// Other modules wire these items in; until they all do, some are used only by tests.
-#![allow(dead_code)]
 
 use std::cell::Cell;
 use std::io::{self, Read};
@@ -100,7 +98,12 @@ const SHARED_WARM_LIMIT: usize = 1024;
 /// Usable bytes of an alternate signal stack mapped by [`ensure_altstack`].
 const ALTSTACK_SIZE: usize = 64 * 1024;
 
-/// How guard pages are made.
+/// How the guard pages below fiber stacks are made (they turn a stack
+/// overflow into a reported abort instead of memory corruption).
+///
+/// With `mprotect` each fiber stack costs two memory mappings, so the default
+/// `vm.max_map_count` (65530) caps a process near 32k fibers; with
+/// `MADV_GUARD_INSTALL` (Linux 6.13+) stacks share mappings and there is no cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum StackGuard {
     /// `MADV_GUARD_INSTALL` where the kernel supports it, else `mprotect`.
@@ -528,6 +531,15 @@ impl StackPool {
         shared.free.extend(cache.stacks.drain(..n));
         self.shared_len.store(shared.free.len(), Relaxed);
     }
+
+    /// Drops every stack on the shared list (runtime shutdown, after the
+    /// workers drained their caches into it), so slabs with no stack in use
+    /// are unmapped now rather than when the last handle to the runtime goes.
+    pub(crate) fn release_free(&self) {
+        let free = std::mem::take(&mut self.lock().free);
+        self.shared_len.store(0, Relaxed);
+        drop(free);
+    }
 }
 
 /// What the overflow handler needs to know about the fiber running on this
@@ -558,6 +570,7 @@ unsafe impl Sync for OverflowInfo {}
 
 impl OverflowInfo {
     /// Describes a fiber on `stack`. `name` must outlive each publication.
+    #[allow(dead_code)] // used by tests/stack_overflow.rs; fiber.rs fills the fields itself
     pub(crate) fn new(stack: &FiberStack, id: u64, name: Option<&str>) -> OverflowInfo {
         let (guard_lo, guard_hi) = stack.guard_range();
         let (name_ptr, name_len) = name.map_or((ptr::null(), 0), |n| (n.as_ptr(), n.len()));
@@ -602,7 +615,7 @@ type SigInfoHandler = extern "C" fn(c_int, *mut siginfo_t, *mut c_void);
 
 /// Handlers (`sa_sigaction`) found before ours, `[SIGSEGV, SIGBUS]`; `usize::MAX` until saved.
 static PREV_HANDLER: [AtomicUsize; 2] = [const { AtomicUsize::new(usize::MAX) }; 2];
-/// Their `sa_flags` (stored before the handler, which publishes them).
+/// Their `sa_flags` (stored first; the Release store of the handler publishes them).
 static PREV_FLAGS: [AtomicI32; 2] = [const { AtomicI32::new(0) }; 2];
 
 /// Index of a signal in `PREV_HANDLER` and `PREV_FLAGS`.

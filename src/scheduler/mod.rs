@@ -241,7 +241,7 @@ impl Shared {
     /// Releases the runtime's fds and stack slabs (after the workers exited).
     pub(crate) fn close(&self) {
         self.reactor.close();
-        // RELEASE_FREE_PENDING self.pool.release_free();
+        self.pool.release_free();
     }
 
     /// Per-fiber info for `runtime::dump`.
@@ -249,7 +249,7 @@ impl Shared {
         let mut out = Vec::new();
         for (index, w) in self.workers.iter().enumerate() {
             let running = w.running.load(Ordering::Acquire);
-            for fiber in lock(&w.registry).fibers() {
+            for fiber in lock(&w.registry).fibers().filter(|f| !f.is_finished()) {
                 out.push((fiber.clone(), index, running == fiber.id().as_u64()));
             }
         }
@@ -317,6 +317,12 @@ impl Executor for Shared {
     fn cancel_timer(&self, fiber: &Header) {
         if let Some(local) = self.local() {
             local.timers.borrow_mut().cancel(fiber);
+        }
+    }
+
+    fn fiber_finished(&self) {
+        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 && self.is_shutting_down() {
+            self.notify_all();
         }
     }
 

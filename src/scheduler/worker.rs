@@ -279,10 +279,6 @@ impl Local {
             self.shared.pool.free(stack, Some(&mut self.stacks.borrow_mut()));
         }
         lock(&self.worker().registry).remove(&fiber);
-        drop(fiber);
-        if self.shared.alive.fetch_sub(1, Ordering::AcqRel) == 1 && self.shared.is_shutting_down() {
-            self.shared.notify_all();
-        }
     }
 
     /// First sight of shutdown: cancel every fiber this worker owns.
