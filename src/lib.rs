@@ -18,11 +18,12 @@ pub mod sync;
 pub mod net;
 pub mod io;
 mod blocking;
+pub mod fs;
 pub mod signal;
 mod future;
 
 pub use fiber::{spawn, yield_now, JoinHandle};
 pub use runtime::{run, Runtime};
-// re-exports: sync (helper-sync edits this line only)
+
 // re-exports: net/io (helper-net edits this line only)
-// re-exports: blocking/fs/future (helper-blocking edits this line only)
+pub use blocking::{set_max_blocking_threads, unblock}; pub use future::block_on; #[doc(hidden)] pub use blocking::{blocking_threads, set_blocking_idle_timeout}; // re-exports: blocking/fs/future (helper-blocking edits this line only)

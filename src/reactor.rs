@@ -92,12 +92,17 @@ impl ScheduledIo {
         self.readiness() & SHUTDOWN != 0
     }
 
-    /// After `WouldBlock`: clears `dir`'s plain readiness bit if the tick still
-    /// equals the one in `seen` (the word the caller acted on).
+    /// After `WouldBlock`: clears `dir`'s readiness bits if the tick still
+    /// equals the one in `seen` (the word the caller read *before* the syscall
+    /// that said `WouldBlock`). The closed and error bits of the direction are
+    /// cleared too: the kernel has just said "nothing to do", and a sticky bit
+    /// (an `EPOLLERR` whose error was already consumed, say) would otherwise
+    /// make every later wait return at once — a busy loop. A new state change
+    /// brings a new event with a new tick. `SHUTDOWN` is never cleared.
     pub(crate) fn clear(&self, dir: Direction, seen: usize) {
         let bit = match dir {
-            Direction::Read => READABLE,
-            Direction::Write => WRITABLE,
+            Direction::Read => READABLE | READ_CLOSED | ERROR,
+            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
         };
         let mut current = self.readiness();
         while current & !BITS == seen & !BITS {
@@ -217,8 +222,10 @@ impl Reactor {
             let slot = &mut slab.slots[index as usize];
             let token = Token(((slot.generation as usize) << 32) | index as usize);
             slot.io = Some(Arc::new(ScheduledIo {
-                // Assume ready: the first attempt goes straight to the syscall.
-                readiness: AtomicUsize::new(READABLE | WRITABLE),
+                // Not ready: callers register only after a syscall said
+                // `WouldBlock`, and `EPOLL_CTL_ADD` reports a source that is
+                // ready by then as an event, so nothing is lost.
+                readiness: AtomicUsize::new(0),
                 waiters: Mutex::new([Vec::new(), Vec::new()]),
                 token,
             }));
@@ -250,11 +257,22 @@ impl Reactor {
         io.set_ready(SHUTDOWN);
     }
 
+    /// Frees `io`'s slot without touching epoll (for a source whose fd is
+    /// already closed: the kernel dropped its epoll entry with the last fd of
+    /// its file), then wakes every waiter with `SHUTDOWN`. Idempotent.
+    pub(crate) fn forget(&self, io: &ScheduledIo) {
+        self.release(io.token);
+        io.set_ready(SHUTDOWN);
+    }
+
+    /// Frees the slot of `token` if it still belongs to that token's
+    /// generation (so a second release never frees a reused slot).
     fn release(&self, token: Token) {
         let index = token.0 & 0xffff_ffff;
+        let generation = (token.0 >> 32) as u32;
         let mut slab = lock(&self.sources);
         if let Some(slot) = slab.slots.get_mut(index) {
-            if slot.io.take().is_some() {
+            if slot.generation == generation && slot.io.take().is_some() {
                 slot.generation = slot.generation.wrapping_add(1);
                 slab.free.push(index as u32);
             }
