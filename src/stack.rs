@@ -93,8 +93,13 @@ const FIRST_SLAB_STACKS: usize = 16;
 const MAX_SLAB_STACKS: usize = 1024;
 /// Most bytes in one slab (large default sizes get fewer stacks per slab).
 const SLAB_MAX_BYTES: usize = 512 << 20;
-/// Past this many shared free stacks, spilled stacks give back all their pages.
-const SHARED_WARM_LIMIT: usize = 1024;
+/// Past this many shared free stacks, spilled stacks give back all their
+/// pages. The count includes never-touched stacks of fresh slabs (up to
+/// 1024 per slab), so it must sit well above that or every spill in a burst
+/// would strip the hot top pages and each reuse would fault them back in.
+/// Idle memory kept warm is bounded by this times `WARM_BYTES` (256 MiB),
+/// and all of it goes back at runtime shutdown.
+const SHARED_WARM_LIMIT: usize = 16 * 1024;
 /// Usable bytes of an alternate signal stack mapped by [`ensure_altstack`].
 const ALTSTACK_SIZE: usize = 64 * 1024;
 
@@ -310,12 +315,31 @@ impl FiberStack {
     /// Gives back the usable pages except the top `keep` bytes.
     fn release_pages(&self, keep: usize) {
         if let Some(len) = self.size().checked_sub(keep).filter(|&len| len > 0) {
-            let lo = self.guard_hi as *mut c_void;
+            let lo = self.guard_hi;
+            // Most fibers never touch the deep part of their stack. A stack
+            // grows down one page at a time (stack probes touch every page),
+            // so a fiber that went below the kept top touched the page just
+            // under it: ask the kernel about that one page (mincore is a
+            // read-only page-table walk) and skip the MADV_DONTNEED — and the
+            // faults it would cause on reuse — when it is not resident.
+            if keep > 0 && !page_resident(lo + len - page_size()) {
+                return;
+            }
             // SAFETY: usable memory of this stack, owned by value (nobody runs
             // on it); on private anonymous memory this only zero-fills it.
-            unsafe { libc::madvise(lo, len, libc::MADV_DONTNEED) };
+            unsafe { libc::madvise(lo as *mut c_void, len, libc::MADV_DONTNEED) };
         }
     }
+}
+
+/// Is the page at `addr` (page-aligned, mapped) resident? Errors count as
+/// resident, so the caller errs on the side of releasing memory.
+fn page_resident(addr: usize) -> bool {
+    let mut vec = [0u8; 1];
+    // SAFETY: one page of a mapping this stack owns; `vec` has the one byte
+    // mincore writes for it.
+    let rc = unsafe { libc::mincore(addr as *mut c_void, page_size(), vec.as_mut_ptr()) };
+    rc != 0 || vec[0] & 1 != 0
 }
 
 impl Drop for FiberStack {

@@ -15,6 +15,11 @@
 //!   already searching (Go's "spinning" rule), so a burst of spawns does not
 //!   wake every thread; a searcher that finds work while it is the last one
 //!   searching wakes another, so stealing fans out when there is more.
+//! - A spawn from a worker wakes nobody while it is the only fresh fiber
+//!   queued there (like Go's `runnext` and tokio's LIFO slot): spawn-then-
+//!   join runs the child on the same worker with no syscall. The monitor
+//!   wakes a sibling if such a fiber waits while its worker makes no
+//!   progress for a sample period.
 //! - Exactly one worker at a time polls the reactor (whoever holds its poll
 //!   lock); a busy worker peeks at it without blocking every 61 ticks, and
 //!   an idle worker blocks in it if nobody else does.
@@ -286,7 +291,14 @@ impl Executor for Shared {
             }
             Some(local) => {
                 local.fresh.push(fiber);
-                self.notify_any();
+                // One fresh fiber is this worker's own next job: the common
+                // spawn-then-join runs it here as soon as the spawner parks,
+                // with no cross-thread wake. Wake a sibling only when there is
+                // more than that (the monitor wakes one if a lone fresh fiber
+                // waits behind a spawner that does not park).
+                if local.fresh.len() > 1 {
+                    self.notify_any();
+                }
             }
             None => {
                 assert!(!local_only, "spawn_local needs a worker thread");

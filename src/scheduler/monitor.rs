@@ -7,6 +7,11 @@
 //! stuck worker's fresh (stealable) fibers and the injector keep moving. The
 //! stuck worker's started fibers wait, as they would behind a blocked thread.
 //!
+//! It also wakes an idle sibling whenever a worker has fresh (stealable)
+//! fibers queued and made no progress over a whole sample: spawns from a
+//! fiber do not wake anyone while they are their worker's only fresh fiber,
+//! and this is the backstop for a spawner that then runs without parking.
+//!
 //! It reads only atomics and the workers' registries; it never runs fibers.
 
 use std::io;
@@ -78,6 +83,11 @@ fn watch(shared: &Shared, stop: &AtomicBool) {
             let w = &shared.workers[index];
             let running = w.running.load(Ordering::Relaxed);
             let switches = w.switches.load(Ordering::Relaxed);
+            // Fresh fibers queued behind a worker that made no progress in a
+            // whole sample: let an idle sibling steal them.
+            if switches == sample.switches && !w.stealer.is_empty() {
+                shared.notify_any();
+            }
             if running == 0 || running != sample.running || switches != sample.switches {
                 *sample = Sample {
                     running,

@@ -238,7 +238,9 @@ impl Local {
         }
         let worker = self.worker();
         worker.running.store(fiber.id().as_u64(), Ordering::Relaxed);
-        worker.switches.fetch_add(1, Ordering::Relaxed);
+        // Single writer (this thread): a plain store, no locked RMW.
+        let switches = worker.switches.load(Ordering::Relaxed);
+        worker.switches.store(switches.wrapping_add(1), Ordering::Relaxed);
         context::set_current_fiber(Arc::as_ptr(&fiber));
         // SAFETY: the header (and the name its overflow info points to) lives
         // at least until the clear below: we hold a strong reference.
