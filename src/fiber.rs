@@ -1,14 +1,20 @@
-//! Fibers: the header every fiber carries, spawning, joining, and the calls a
-//! fiber makes about itself (`yield_now`, `sleep`, `park`).
+//! Fibers: spawning, joining, cancelling, and what a fiber does about
+//! itself ([`yield_now`], [`sleep`], [`park`], [`current`]).
 //!
-//! A fiber is a corosensei coroutine on a [`FiberStack`] plus a [`Header`]
-//! owned by an `Arc`, referenced by run queues, wait lists, timers and its
-//! [`JoinHandle`]. Who touches what:
-//! - `coroutine`, `yielder`, `timer`, `locals`: only the thread that runs the
-//!   fiber (its home worker once started; before that, the single worker that
-//!   popped it from a queue). The scheduler guarantees one runner at a time.
-//! - `park`, `cancel`, `home`, `reason`: atomics, any thread.
-//! - `name`, `id`, `exec`: immutable after spawn.
+//! The functions mirror `std::thread`: [`spawn`] ~ `thread::spawn`,
+//! [`Builder`] ~ `thread::Builder`, [`JoinHandle`] ~ `thread::JoinHandle`,
+//! [`scope`] ~ `thread::scope`, [`park`]/[`Fiber::unpark`] ~
+//! `thread::park`/`Thread::unpark`. Called on a plain thread, `yield_now`,
+//! `sleep` and `park` behave like their std twins.
+
+// Internals. A fiber is a corosensei coroutine on a `FiberStack` plus a
+// `Header` owned by an `Arc`, referenced by run queues, wait lists, timers
+// and its `JoinHandle`. Who touches what:
+// - `coroutine`, `yielder`, `timer`, `locals`: only the thread that runs the
+//   fiber (its home worker once started; before that, the single worker that
+//   popped it from a queue). The scheduler guarantees one runner at a time.
+// - `park`, `cancel`, `finished`, `home`, `reason`: atomics, any thread.
+// - `name`, `id`, `exec`, `overflow`: immutable after spawn.
 
 mod local;
 mod scope;
@@ -608,6 +614,22 @@ where
     Builder::new()
         .spawn_on(exec, false, f)
         .unwrap_or_else(|e| panic!("threadlet::spawn failed: {e}"))
+}
+
+/// Spawns a fiber pinned to the current worker thread from birth, so `f`
+/// need not be `Send` (like tokio's `LocalSet`). It never runs on another
+/// thread, and neither does its result.
+///
+/// # Panics
+/// When not called from a fiber, or if no stack can be mapped for it.
+pub fn spawn_local<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new()
+        .spawn_local(f)
+        .unwrap_or_else(|e| panic!("threadlet::fiber::spawn_local failed: {e}"))
 }
 
 /// The handle of the calling fiber.

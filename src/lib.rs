@@ -1,6 +1,146 @@
 //! threadlet: stackful green threads (fibers) for Rust.
 //!
-//! (The full user guide is written as the crate grows; see README.md.)
+//! Write plain blocking code — `stream.read(&mut buf)?`, `mutex.lock()`,
+//! `rx.recv()` — and run it on fibers: each call that would block parks the
+//! fiber (on an epoll registration, a timer, a lock, a channel) and its worker
+//! thread switches to another ready fiber. A pool of worker threads shares the
+//! fibers by work stealing. No `async`, no colored functions; a fiber costs a
+//! few KiB of memory, so a million of them fit in a few GiB.
+//!
+//! # A tour
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use threadlet::net::{TcpListener, TcpStream};
+//!
+//! threadlet::run(|| {
+//!     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//!     let addr = listener.local_addr().unwrap();
+//!     // A thread-per-connection echo server... on fibers.
+//!     threadlet::spawn(move || {
+//!         for stream in listener.incoming() {
+//!             let mut stream = stream.unwrap();
+//!             threadlet::spawn(move || {
+//!                 let mut buf = [0; 1024];
+//!                 loop {
+//!                     let n = stream.read(&mut buf).unwrap();
+//!                     if n == 0 { break; }
+//!                     stream.write_all(&buf[..n]).unwrap();
+//!                 }
+//!             });
+//!         }
+//!     });
+//!     let mut client = TcpStream::connect(addr).unwrap();
+//!     client.write_all(b"hello").unwrap();
+//!     let mut reply = [0; 5];
+//!     client.read_exact(&mut reply).unwrap();
+//!     assert_eq!(&reply, b"hello");
+//! }); // the server fiber is cancelled and unwound when `run` returns
+//! ```
+//!
+//! - **Runtime.** [`run`] starts a runtime (one worker per CPU), runs a
+//!   closure on a fiber and shuts down when it returns. [`Runtime::builder`]
+//!   configures workers, stack size and guard pages; [`Runtime::block_on`],
+//!   [`Runtime::spawn`] and [`runtime::Handle`] get work in from outside;
+//!   [`runtime::stats`] and [`runtime::dump`] show what the fibers are doing.
+//! - **Fibers** ([`fiber`]): [`spawn`] mirrors `std::thread::spawn`;
+//!   [`fiber::Builder`] names fibers and sizes their stacks; [`JoinHandle`]
+//!   joins (a panic comes back as `Err`, as with threads) and cancels;
+//!   [`fiber::scope`] lets fibers borrow; [`fiber::spawn_local`] pins `!Send`
+//!   work to the current worker; [`fiber_local!`] is `thread_local!` per fiber.
+//! - **Network** ([`net`]): `TcpListener`, `TcpStream`, `UdpSocket`, and the
+//!   Unix socket types, with std's methods, `Read`/`Write` for `T` and `&T`,
+//!   read/write timeouts. [`io::wait_readable`], [`io::wait_writable`] and
+//!   [`io::Async`] make any fd (a pipe, a tty, a foreign socket) fiber-aware.
+//! - **Sync** ([`sync`]): `Mutex`, `RwLock`, `Condvar`, `Barrier`, `OnceLock`
+//!   (std semantics, poisoning included), `Semaphore`, `WaitGroup`, channels
+//!   ([`sync::mpsc`] like std, [`sync::mpmc`] like crossbeam, [`sync::oneshot`])
+//!   and [`select!`]. Every one works between fibers, between plain threads,
+//!   and between the two.
+//! - **Time** ([`time`]): `sleep`, `sleep_until`, and `timeout`, which runs a
+//!   closure on a fiber and cancels it when time runs out.
+//! - **Blocking work**: [`unblock`] runs a closure on an elastic pool of
+//!   threads while the fiber parks; [`fs`] mirrors `std::fs` through it;
+//!   [`signal::Signals`] waits for Unix signals; [`block_on`] drives a
+//!   `Future` from a fiber.
+//!
+//! # Migrating thread-per-connection code
+//!
+//! Change the `use` lines, and `thread::spawn` into `threadlet::spawn`:
+//!
+//! ```text
+//! -use std::net::{TcpListener, TcpStream};
+//! -use std::thread::spawn;
+//! +use threadlet::net::{TcpListener, TcpStream};
+//! +use threadlet::spawn;
+//! ```
+//!
+//! and run `main`'s body inside [`run`]. Everything that takes `Read + Write`
+//! (`BufReader`, rustls' `StreamOwned`, tungstenite, serde_json readers) works
+//! unchanged on fiber sockets. `std::sync::Mutex` still works but blocks the
+//! whole worker while contended; [`sync::Mutex`] parks only the fiber.
+//!
+//! # Caveats
+//!
+//! - **Blocking syscalls block the worker.** A fiber that calls a blocking
+//!   function threadlet does not wrap (std's file IO, a C library, a long CPU
+//!   loop) stalls every other fiber of its worker. Wrap it in [`unblock`];
+//!   break CPU loops with [`yield_now`]. The monitor thread logs a warning
+//!   (through the `log` crate) naming a fiber that runs for more than 100 ms
+//!   without blocking, and [`runtime::Stats::stalls`] counts them.
+//! - **Thread-locals are per worker, not per fiber.** A started fiber never
+//!   changes thread, so `thread_local!` values, `Rc`s reachable from them and
+//!   std guards behave as on an OS thread — but the fibers of one worker share
+//!   them. Use [`fiber_local!`] for per-fiber state.
+//! - **Don't hold std locks or `RefCell` borrows across blocking calls.** A
+//!   fiber that parks while holding a `std::sync::Mutex` can deadlock its own
+//!   worker when a sibling fiber tries the same lock. Use [`sync::Mutex`].
+//! - **Cancellation** ([`JoinHandle::cancel`], runtime shutdown, an expired
+//!   [`time::timeout`]) unwinds a fiber at its current or next blocking call,
+//!   running its destructors. A fiber that never blocks cannot be cancelled,
+//!   and keeps shutdown waiting.
+//! - **Stacks are fixed-size** (256 KiB of virtual memory by default, of which
+//!   only touched pages cost memory). Overflowing one aborts the process with
+//!   `fiber '<name>' (id N) has overflowed its stack of K KiB`, as std does for
+//!   threads; raise the size with [`fiber::Builder::stack_size`] or
+//!   [`runtime::Builder::stack_size`].
+//! - **Read/write timeouts** return `ErrorKind::TimedOut` (std on Unix says
+//!   `WouldBlock`; code written for std that checks both keeps working).
+//! - **Host names** given to `connect`/`bind` are resolved by std's
+//!   `ToSocketAddrs` on the calling worker (getaddrinfo blocks it briefly);
+//!   resolve ahead of time, or inside [`unblock`], when that matters.
+//! - Linux only.
+//!
+//! # How it works
+//!
+//! - **Fibers** are corosensei coroutines on stacks carved from large slabs
+//!   (one `mmap` for up to 1024 stacks), each with a guard page installed by
+//!   `madvise(MADV_GUARD_INSTALL)` — no split mapping, so a million stacks
+//!   cost a few dozen memory mappings — or `mprotect` on kernels before 6.13.
+//!   A SIGSEGV handler on an alternate stack turns a guard-page fault into the
+//!   overflow report. Free stacks are cached per worker; a stack that grew
+//!   deep gives its pages back before reuse.
+//! - **Parking** is one protocol for everything that waits: the fiber
+//!   switches to its worker, and only then does the worker commit "parked";
+//!   a wake that came in between is kept as a token and the fiber runs again.
+//!   So no wake is lost and no fiber is resumed twice for one wake (checked
+//!   with the loom model checker). Plain threads use the same wait lists with
+//!   `thread::park`.
+//! - **Scheduling.** A fiber that has started runs only on the worker that
+//!   first ran it — the reason `spawn` can be safe with thread-locals around —
+//!   while fibers not yet started are stolen by idle workers. Each worker has
+//!   a private run queue, an inbox for wakes from other threads, and a
+//!   stealable deque of fresh fibers; a global injector takes spawns from
+//!   outside. Idle workers spin briefly, then sleep; a new fiber wakes one
+//!   only when nobody is already looking for work.
+//! - **IO.** One epoll instance per runtime, edge-triggered; exactly one idle
+//!   worker at a time blocks in `epoll_wait` and hands each ready fiber to its
+//!   own worker. An IO call tries the syscall first and parks only on
+//!   `WouldBlock`. Timers live in a per-worker heap; a sleeping worker sleeps
+//!   until its nearest deadline.
+//!
+//! The design document (`DESIGN.md`) and the reliability table
+//! (`RELIABILITY.md`) in the repository's shared folder go into detail.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
