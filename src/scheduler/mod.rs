@@ -123,6 +123,30 @@ pub(crate) struct Shared {
     pool: StackPool,
     pub(crate) counters: Counters,
     next_victim: AtomicUsize,
+    /// The process that built the runtime (see `fork`).
+    pid: u32,
+}
+
+/// The pid of this process, refreshed in a forked child by an atfork
+/// handler, so checking "am I the process that built this runtime?" costs
+/// one atomic load instead of a `getpid` syscall.
+static PROCESS_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn after_fork_in_child() {
+    // SAFETY: getpid is async-signal-safe and has no preconditions.
+    PROCESS_ID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
+}
+
+/// Records this process's pid and arranges for forked children to refresh it.
+fn process_id() -> u32 {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        after_fork_in_child();
+        // SAFETY: registers a plain function with no captured state; it only
+        // stores to an atomic, which is allowed in a forked child.
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+    PROCESS_ID.load(Ordering::Relaxed)
 }
 
 impl Shared {
@@ -154,6 +178,7 @@ impl Shared {
             pool,
             counters: Counters::default(),
             next_victim: AtomicUsize::new(0),
+            pid: process_id(),
         });
         Ok((shared, deques))
     }
@@ -309,6 +334,13 @@ impl Executor for Shared {
     }
 
     fn alloc_stack(&self, size: Option<usize>) -> io::Result<FiberStack> {
+        if PROCESS_ID.load(Ordering::Relaxed) != self.pid {
+            return Err(io::Error::other(
+                "this threadlet runtime was started by the parent of a fork(): its worker threads \
+                 do not exist in this child process; start a new runtime in the child \
+                 (threadlet::run) or exec a new program",
+            ));
+        }
         let size = match size {
             Some(s) => normalize_stack_size(s)?,
             None => self.pool.default_size(),
