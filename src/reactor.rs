@@ -375,3 +375,74 @@ impl Reactor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::unix::SourceFd;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two fds pipe2 writes.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) }, 0);
+        // SAFETY: pipe2 just returned these fds; nobody else owns them.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    fn write_byte(fd: &OwnedFd) {
+        // SAFETY: writes one byte from a valid buffer.
+        assert_eq!(unsafe { libc::write(fd.as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);
+    }
+
+    /// RELIABILITY row 5: a new source that reuses a closed source's fd
+    /// number (and its slot) never delivers readiness to the old one.
+    #[test]
+    fn reused_fd_and_slot_never_reach_the_old_registration() {
+        let reactor = Reactor::new().unwrap();
+        let (r1, w1) = pipe();
+        let old_fd = r1.as_raw_fd();
+        let old = reactor.register(&mut SourceFd(&old_fd)).unwrap();
+        reactor.deregister(&mut SourceFd(&old_fd), &old);
+        let old_word = old.readiness();
+        assert!(old.is_shutdown(), "deregistration wakes waiters with SHUTDOWN");
+        drop((r1, w1));
+
+        let (r2, w2) = pipe();
+        // Usually the same fd number (the kernel hands out the lowest free
+        // one), unless a parallel test took it; the slot is reused either way.
+        let _same_fd = r2.as_raw_fd() == old_fd;
+        let new_fd = r2.as_raw_fd();
+        let new = reactor.register(&mut SourceFd(&new_fd)).unwrap();
+        assert_eq!(new.token.0 & 0xffff_ffff, old.token.0 & 0xffff_ffff, "same slot");
+        assert_ne!(new.token, old.token, "new generation");
+        write_byte(&w2);
+        reactor.try_poll(Some(Duration::from_secs(5)), || true).unwrap();
+        assert!(ScheduledIo::is_ready(new.readiness(), Direction::Read));
+        assert_eq!(old.readiness(), old_word, "the old registration saw nothing");
+        assert!(reactor.lookup(old.token).is_none());
+
+        // Releasing the old token again must not free the reused slot.
+        reactor.forget(&old);
+        assert!(reactor.lookup(new.token).is_some());
+        reactor.close();
+    }
+
+    /// A clear with a stale tick leaves a newer event's bits alone.
+    #[test]
+    fn clear_keeps_readiness_that_arrived_after_the_syscall() {
+        let reactor = Reactor::new().unwrap();
+        let (r, w) = pipe();
+        let fd = r.as_raw_fd();
+        let io = reactor.register(&mut SourceFd(&fd)).unwrap();
+        let seen = io.readiness();
+        write_byte(&w);
+        reactor.try_poll(Some(Duration::from_secs(5)), || true).unwrap();
+        io.clear(Direction::Read, seen);
+        assert!(ScheduledIo::is_ready(io.readiness(), Direction::Read), "event erased");
+        io.clear(Direction::Read, io.readiness());
+        assert!(!ScheduledIo::is_ready(io.readiness(), Direction::Read));
+        reactor.deregister(&mut SourceFd(&fd), &io);
+        reactor.close();
+    }
+}

@@ -5,7 +5,6 @@
 
 use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use threadlet::net::{TcpListener, TcpStream};
@@ -212,16 +211,15 @@ fn shutdown_wakes_a_reader_parked_on_a_clone() {
         let _client = TcpStream::connect(addr).unwrap();
         let (conn, _) = listener.accept().unwrap();
         let reader = conn.try_clone().unwrap();
-        let (parked_tx, parked_rx) = mpsc::channel();
         let a = threadlet::spawn(move || {
-            parked_tx.send(()).unwrap();
             let mut buf = [0u8; 16];
             (&reader).read(&mut buf)
         });
-        parked_rx.recv().unwrap();
         // Make sure A really is parked in its read before shutting down.
+        // (Poll with a sleep: a `yield_now` loop would keep A, still in
+        // this worker's fresh queue, from ever starting.)
         while !threadlet::runtime::dump().iter().any(|f| f.id == a.fiber().id() && f.state == "parked: tcp read") {
-            threadlet::yield_now();
+            threadlet::fiber::sleep(Duration::from_millis(1));
         }
         conn.shutdown(Shutdown::Both).unwrap();
         let result = a.join().unwrap();
@@ -302,15 +300,15 @@ fn two_thousand_concurrent_connections_through_one_echo_server() {
         spawn_echo_server(listener);
         // Every client connects first, then all wait at a barrier so the
         // 2000 connections are open at the same time.
-        let (ready_tx, ready_rx) = mpsc::channel::<()>();
-        let start_gate = std::sync::Arc::new(threadlet_gate::Gate::default());
+        let connected = std::sync::Arc::new(fiber_sync::Latch::new(CONNS));
+        let start_gate = std::sync::Arc::new(fiber_sync::Gate::default());
         let clients: Vec<_> = (0..CONNS)
             .map(|i| {
-                let ready_tx = ready_tx.clone();
+                let connected = connected.clone();
                 let gate = start_gate.clone();
                 threadlet::spawn(move || {
                     let mut s = TcpStream::connect(addr).expect("connect");
-                    ready_tx.send(()).unwrap();
+                    connected.count_down();
                     gate.wait();
                     for r in 0..ROUNDS {
                         let msg = format!("{i:>6}:{r}");
@@ -322,10 +320,7 @@ fn two_thousand_concurrent_connections_through_one_echo_server() {
                 })
             })
             .collect();
-        drop(ready_tx);
-        for _ in 0..CONNS {
-            ready_rx.recv().unwrap();
-        }
+        connected.wait();
         start_gate.open();
         for c in clients {
             c.join().unwrap();
@@ -333,12 +328,14 @@ fn two_thousand_concurrent_connections_through_one_echo_server() {
     });
 }
 
-/// A one-shot gate fibers park on (built on `Fiber::unpark`, so the test
-/// does not depend on threadlet::sync).
-mod threadlet_gate {
-    use std::sync::atomic::{AtomicBool, Ordering};
+/// Fiber-only synchronisation built on `Fiber::park`/`unpark` (the tests do
+/// not depend on threadlet::sync, and std's blocking primitives would block
+/// a worker thread).
+mod fiber_sync {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;
 
+    /// A one-shot gate.
     #[derive(Default)]
     pub struct Gate {
         open: AtomicBool,
@@ -361,6 +358,31 @@ mod threadlet_gate {
             for f in self.waiters.lock().unwrap().drain(..) {
                 f.unpark();
             }
+        }
+    }
+
+    /// Counts down to zero; one fiber waits for zero.
+    pub struct Latch {
+        left: AtomicUsize,
+        gate: Gate,
+    }
+
+    impl Latch {
+        pub fn new(n: usize) -> Latch {
+            Latch {
+                left: AtomicUsize::new(n),
+                gate: Gate::default(),
+            }
+        }
+
+        pub fn count_down(&self) {
+            if self.left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.gate.open();
+            }
+        }
+
+        pub fn wait(&self) {
+            self.gate.wait();
         }
     }
 }

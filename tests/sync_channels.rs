@@ -82,10 +82,16 @@ fn mpsc_try_iter_and_into_iter() {
 fn mpsc_recv_timeout_times_out_then_disconnects() {
     let (tx, rx) = mpsc::channel::<i32>();
     let start = Instant::now();
-    assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(std_mpsc::RecvTimeoutError::Timeout));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(20)),
+        Err(std_mpsc::RecvTimeoutError::Timeout)
+    );
     assert!(start.elapsed() >= Duration::from_millis(20));
     drop(tx);
-    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Err(std_mpsc::RecvTimeoutError::Disconnected));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Err(std_mpsc::RecvTimeoutError::Disconnected)
+    );
 }
 
 #[test]
@@ -104,7 +110,11 @@ fn mpsc_recv_timeout_on_fiber_gets_late_message() {
 #[test]
 fn mpsc_sync_channel_zero_is_rendezvous() {
     let (tx, rx) = mpsc::sync_channel(0);
-    assert_eq!(tx.try_send(1), Err(std_mpsc::TrySendError::Full(1)), "nobody is receiving");
+    assert_eq!(
+        tx.try_send(1),
+        Err(std_mpsc::TrySendError::Full(1)),
+        "nobody is receiving"
+    );
     let rt = rt();
     let f = rt.spawn(move || rx.recv().unwrap());
     tx.send(2).unwrap(); // returns once the fiber took it
@@ -153,7 +163,10 @@ fn mpsc_blocked_sync_sender_gets_value_back_on_disconnect() {
     });
     ready_rx.recv().unwrap();
     drop(rx);
-    assert_eq!(sender.join().unwrap(), Err(std_mpsc::SendError(vec![1, 2, 3])));
+    assert_eq!(
+        sender.join().unwrap(),
+        Err(std_mpsc::SendError(vec![1, 2, 3]))
+    );
 }
 
 // ---------------------------------------------------------------- mpmc
@@ -169,7 +182,10 @@ fn mpmc_capacity_len_full() {
     assert_eq!(r.len(), 2);
     assert_eq!(s.try_send(3), Err(mpmc::TrySendError::Full(3)));
     assert_eq!(mpmc::unbounded::<()>().0.capacity(), None);
-    assert!(mpmc::bounded::<()>(0).0.is_full(), "zero capacity is always full");
+    assert!(
+        mpmc::bounded::<()>(0).0.is_full(),
+        "zero capacity is always full"
+    );
 }
 
 #[test]
@@ -188,18 +204,26 @@ fn mpmc_disconnects_only_when_all_of_one_side_drop() {
     drop(r);
     assert_eq!(s.send(7), Err(mpmc::SendError(7)));
     assert_eq!(s.try_send(8), Err(mpmc::TrySendError::Disconnected(8)));
-    assert_eq!(s.send_timeout(9, Duration::from_secs(1)), Err(mpmc::SendTimeoutError::Disconnected(9)));
+    assert_eq!(
+        s.send_timeout(9, Duration::from_secs(1)),
+        Err(mpmc::SendTimeoutError::Disconnected(9))
+    );
 }
 
 #[test]
 fn mpmc_timeouts_return_values() {
     let (s, r) = mpmc::bounded::<String>(0);
     let start = Instant::now();
-    let err = s.send_timeout("x".into(), Duration::from_millis(20)).unwrap_err();
+    let err = s
+        .send_timeout("x".into(), Duration::from_millis(20))
+        .unwrap_err();
     assert!(err.is_timeout());
     assert_eq!(err.into_inner(), "x");
     assert!(start.elapsed() >= Duration::from_millis(20));
-    assert_eq!(r.recv_timeout(Duration::from_millis(10)), Err(mpmc::RecvTimeoutError::Timeout));
+    assert_eq!(
+        r.recv_timeout(Duration::from_millis(10)),
+        Err(mpmc::RecvTimeoutError::Timeout)
+    );
     assert_eq!(r.try_recv(), Err(mpmc::TryRecvError::Empty));
 }
 
@@ -218,7 +242,10 @@ fn mpmc_each_message_goes_to_one_receiver() {
         s.send(i).unwrap();
     }
     drop(s);
-    let mut all: Vec<u32> = consumers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<u32> = consumers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     all.sort();
     assert_eq!(all, (0..1000).collect::<Vec<_>>());
 }
@@ -265,9 +292,15 @@ fn mpmc_error_traits() {
     is_error(&mpmc::RecvError);
     is_error(&mpmc::TryRecvError::Empty);
     is_error(&mpmc::RecvTimeoutError::Timeout);
-    assert_eq!(mpmc::SendError(1).to_string(), "sending on a disconnected channel");
+    assert_eq!(
+        mpmc::SendError(1).to_string(),
+        "sending on a disconnected channel"
+    );
     assert_eq!(format!("{:?}", mpmc::TrySendError::Full(1)), "Full(..)");
-    assert_eq!(mpmc::RecvError.to_string(), "receiving on an empty and disconnected channel");
+    assert_eq!(
+        mpmc::RecvError.to_string(),
+        "receiving on an empty and disconnected channel"
+    );
     assert!(mpmc::TryRecvError::Disconnected.is_disconnected());
     assert!(mpmc::RecvTimeoutError::Timeout.is_timeout());
 }
@@ -352,8 +385,14 @@ fn oneshot_dropped_receiver_returns_value() {
 #[test]
 fn oneshot_recv_timeout() {
     let (tx, rx) = oneshot::channel();
-    assert_eq!(rx.recv_timeout(Duration::from_millis(10)), Err(std_mpsc::RecvTimeoutError::Timeout));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(10)),
+        Err(std_mpsc::RecvTimeoutError::Timeout)
+    );
     tx.send(1).unwrap();
     assert_eq!(rx.recv_timeout(Duration::from_millis(10)), Ok(1));
-    assert_eq!(rx.recv_timeout(Duration::from_millis(10)), Err(std_mpsc::RecvTimeoutError::Disconnected));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(10)),
+        Err(std_mpsc::RecvTimeoutError::Disconnected)
+    );
 }

@@ -75,7 +75,11 @@ fn thread_waits_for_mutex_held_by_fiber() {
         go_tx.send(()).unwrap();
         *m3.lock().unwrap() // blocks until the fiber's guard drops
     });
-    assert_eq!(t.join().unwrap(), 1, "thread saw the data before the fiber released it");
+    assert_eq!(
+        t.join().unwrap(),
+        1,
+        "thread saw the data before the fiber released it"
+    );
     fiber.join().unwrap();
 }
 
@@ -140,7 +144,11 @@ fn panic_while_locked_poisons() {
     poison(&m);
     assert!(m.is_poisoned());
     let err = m.lock().unwrap_err();
-    assert_eq!(**err.get_ref(), 5, "the poisoned guard still gives the data");
+    assert_eq!(
+        **err.get_ref(),
+        5,
+        "the poisoned guard still gives the data"
+    );
     let g = err.into_inner();
     assert_eq!(*g, 5);
 }
@@ -195,7 +203,10 @@ fn mutex_of_unsized_and_debug() {
     let m = Mutex::new(9);
     assert_eq!(format!("{m:?}"), "Mutex { data: 9, poisoned: false, .. }");
     let g = m.lock().unwrap();
-    assert_eq!(format!("{m:?}"), "Mutex { data: <locked>, poisoned: false, .. }");
+    assert_eq!(
+        format!("{m:?}"),
+        "Mutex { data: <locked>, poisoned: false, .. }"
+    );
     assert_eq!(format!("{g:?} {g}"), "9 9");
 }
 
@@ -218,7 +229,11 @@ fn cancelled_waiter_leaves_mutex_usable() {
     assert!(!m.is_poisoned());
     let m3 = m.clone();
     rt.block_on(move || *m3.lock().unwrap() += 10);
-    assert_eq!(*m.lock().unwrap(), 10, "the cancelled waiter never got the lock");
+    assert_eq!(
+        *m.lock().unwrap(),
+        10,
+        "the cancelled waiter never got the lock"
+    );
 }
 
 // ---------------------------------------------------------------- RwLock
@@ -270,7 +285,10 @@ fn waiting_writer_blocks_new_readers() {
     // Once the writer is queued, a new reader may not overtake it.
     let start = Instant::now();
     while lock.try_read().is_ok() {
-        assert!(start.elapsed() < Duration::from_secs(10), "writer never queued");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "writer never queued"
+        );
         thread::yield_now();
     }
     drop(r);
@@ -319,7 +337,9 @@ fn condvar_wait_while_fiber_to_fiber() {
             *p3.0.lock().unwrap() = true;
             p3.1.notify_one();
         });
-        let g = p2.1.wait_while(p2.0.lock().unwrap(), |ready| !*ready).unwrap();
+        let g =
+            p2.1.wait_while(p2.0.lock().unwrap(), |ready| !*ready)
+                .unwrap();
         assert!(*g);
     });
 }
@@ -335,7 +355,10 @@ fn condvar_thread_waits_fiber_notifies() {
             p2.1.notify_all();
         }
     });
-    let g = pair.1.wait_while(pair.0.lock().unwrap(), |v| *v < 3).unwrap();
+    let g = pair
+        .1
+        .wait_while(pair.0.lock().unwrap(), |v| *v < 3)
+        .unwrap();
     assert_eq!(*g, 3);
 }
 
@@ -344,7 +367,9 @@ fn condvar_wait_timeout_times_out() {
     let m = Mutex::new(0);
     let cv = Condvar::new();
     let start = Instant::now();
-    let (g, res) = cv.wait_timeout(m.lock().unwrap(), Duration::from_millis(30)).unwrap();
+    let (g, res) = cv
+        .wait_timeout(m.lock().unwrap(), Duration::from_millis(30))
+        .unwrap();
     assert!(res.timed_out());
     assert!(start.elapsed() >= Duration::from_millis(30));
     assert_eq!(*g, 0, "the guard is usable after a timeout");
@@ -396,7 +421,9 @@ fn condvar_notify_all_wakes_every_waiter() {
                 })
             })
             .collect();
-        let g = s2.1.wait_while(s2.0.lock().unwrap(), |st| st.0 < 10).unwrap();
+        let g =
+            s2.1.wait_while(s2.0.lock().unwrap(), |st| st.0 < 10)
+                .unwrap();
         drop(g);
         s2.0.lock().unwrap().1 = true;
         s2.1.notify_all();
@@ -430,7 +457,10 @@ fn condvar_wait_reports_poison() {
         .join()
     });
     assert!(r.is_err());
-    assert!(waiter.join().unwrap(), "wait must return Err on a poisoned mutex");
+    assert!(
+        waiter.join().unwrap(),
+        "wait must return Err on a poisoned mutex"
+    );
 }
 
 #[test]
@@ -456,7 +486,14 @@ fn cancelled_condvar_waiter_releases_mutex() {
         thread::yield_now();
     }
     waiter.cancel();
-    assert!(waiter.join().unwrap_err().downcast_ref::<Cancelled>().is_some());
+    assert!(waiter
+        .join()
+        .unwrap_err()
+        .downcast_ref::<Cancelled>()
+        .is_some());
     assert!(!pair.0.is_poisoned());
-    assert!(pair.0.try_lock().is_ok(), "the cancelled waiter must not hold the mutex");
+    assert!(
+        pair.0.try_lock().is_ok(),
+        "the cancelled waiter must not hold the mutex"
+    );
 }

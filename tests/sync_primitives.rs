@@ -58,7 +58,10 @@ fn barrier_rounds_do_not_mix() {
                     for round in 0..20 {
                         b.wait();
                         let seen = p.fetch_add(1, Ordering::SeqCst);
-                        assert!(seen >= round * 3 && seen < (round + 1) * 3, "round {round} saw {seen}");
+                        assert!(
+                            seen >= round * 3 && seen < (round + 1) * 3,
+                            "round {round} saw {seen}"
+                        );
                         b.wait();
                     }
                 })
@@ -119,7 +122,10 @@ fn oncelock_set_get_take() {
     assert_eq!(cell.take(), Some(2));
     assert_eq!(cell.get(), None);
     assert_eq!(OnceLock::from(5).into_inner(), Some(5));
-    assert_eq!(format!("{:?}", OnceLock::<i32>::new()), "OnceLock(<uninit>)");
+    assert_eq!(
+        format!("{:?}", OnceLock::<i32>::new()),
+        "OnceLock(<uninit>)"
+    );
 }
 
 #[test]
@@ -156,7 +162,10 @@ static GLOBAL: OnceLock<String> = OnceLock::new();
 
 #[test]
 fn oncelock_static() {
-    assert_eq!(threadlet::run(|| GLOBAL.get_or_init(|| "x".into()).clone()), "x");
+    assert_eq!(
+        threadlet::run(|| GLOBAL.get_or_init(|| "x".into()).clone()),
+        "x"
+    );
 }
 
 // ---------------------------------------------------------------- Semaphore
@@ -248,7 +257,11 @@ fn cancelled_semaphore_waiter_does_not_take_a_permit() {
     });
     started_rx.recv().unwrap();
     waiter.cancel();
-    assert!(waiter.join().unwrap_err().downcast_ref::<Cancelled>().is_some());
+    assert!(waiter
+        .join()
+        .unwrap_err()
+        .downcast_ref::<Cancelled>()
+        .is_some());
     sem.add_permits(1);
     assert_eq!(sem.available_permits(), 1);
 }

@@ -76,7 +76,12 @@ fn rwlock_invariant_under_mixed_load() {
     });
     let g = l.read().unwrap();
     assert_eq!(g.0, g.1);
-    assert_eq!(g.0, (0..8).map(|i| (0..1_500).filter(|k| (i + k) % 4 == 0).count() as u64).sum());
+    assert_eq!(
+        g.0,
+        (0..8)
+            .map(|i| (0..1_500).filter(|k| (i + k) % 4 == 0).count() as u64)
+            .sum()
+    );
 }
 
 fn channel_mpmc(cap: Option<usize>) {
@@ -235,14 +240,19 @@ fn condvar_ping_pong_fiber_and_thread() {
     let s2 = state.clone();
     let fiber = rt.spawn(move || {
         for i in 0..rounds {
-            let g = s2.1.wait_while(s2.0.lock().unwrap(), |v| *v != 2 * i).unwrap();
+            let g =
+                s2.1.wait_while(s2.0.lock().unwrap(), |v| *v != 2 * i)
+                    .unwrap();
             let mut g = g;
             *g += 1;
             s2.1.notify_all();
         }
     });
     for i in 0..rounds {
-        let mut g = state.1.wait_while(state.0.lock().unwrap(), |v| *v != 2 * i + 1).unwrap();
+        let mut g = state
+            .1
+            .wait_while(state.0.lock().unwrap(), |v| *v != 2 * i + 1)
+            .unwrap();
         *g += 1;
         state.1.notify_all();
     }

@@ -24,6 +24,7 @@
 //!   blocked sender's message; on a rendezvous channel it takes the message
 //!   straight from that sender's packet. It takes the message, then selects;
 //!   if the selection fails it puts the message back.
+//!
 //! So a woken waiter never has to retry: a receiver finds its message in its
 //! packet, a sender knows its message was taken (empty packet). A `select!`
 //! waiter is completed by exactly one channel, and its entries in the other
@@ -43,29 +44,77 @@
 use std::collections::VecDeque;
 
 #[cfg(all(loom, test))]
+use loom::cell::UnsafeCell;
+#[cfg(all(loom, test))]
 use loom::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(not(all(loom, test)))]
+use std::cell::UnsafeCell;
 #[cfg(not(all(loom, test)))]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::waitq::{self, lock, Arc, Mutex, WaitList, Wake, Waiter};
+use super::waitq::{self, lock, Arc, Mutex, WaitList, Waiter, Wake};
 
 /// The message slot shared by a blocked operation and its counterpart.
-#[derive(Debug)]
-pub(crate) struct Packet<T>(Mutex<Option<T>>);
+///
+/// Access rules (they make the slot race-free without a lock of its own):
+/// 1. a counterpart touches it only while holding the channel mutex and
+///    while the entry is still listed (or just popped by itself), and only
+///    *before* its selection CAS on the waiter, or after that CAS failed;
+/// 2. the owner touches it only after observing its own selection (acquire,
+///    pairing with the counterpart's CAS), or after it removed its entry under
+///    the channel mutex (then no counterpart can reach it any more, and every
+///    earlier access happened under that mutex).
+pub(crate) struct Packet<T>(UnsafeCell<Option<T>>);
+
+// SAFETY: the access rules above serialise every access to the slot (through
+// the channel mutex or the waiter's acquire/release selection), so sharing a
+// packet between threads only moves a `T` from one thread to another.
+unsafe impl<T: Send> Sync for Packet<T> {}
+
+impl<T> std::fmt::Debug for Packet<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Packet")
+    }
+}
 
 impl<T> Packet<T> {
     /// A packet holding `value` (a sender's) or nothing (a receiver's).
     pub(crate) fn new(value: Option<T>) -> Arc<Packet<T>> {
-        Arc::new(Packet(Mutex::new(value)))
+        Arc::new(Packet(UnsafeCell::new(value)))
     }
 
-    fn put(&self, value: T) {
-        *lock(&self.0) = Some(value);
+    /// Swaps the slot's content.
+    ///
+    /// # Safety
+    /// The caller follows the access rules in the type's docs.
+    unsafe fn replace(&self, value: Option<T>) -> Option<T> {
+        #[cfg(not(all(loom, test)))]
+        // SAFETY: exclusive access per the caller's contract.
+        return unsafe { std::mem::replace(&mut *self.0.get(), value) };
+        #[cfg(all(loom, test))]
+        // SAFETY: exclusive access per the caller's contract (loom checks it).
+        return self
+            .0
+            .with_mut(|p| unsafe { std::mem::replace(&mut *p, value) });
     }
 
-    /// Takes the message out.
-    pub(crate) fn take(&self) -> Option<T> {
-        lock(&self.0).take()
+    /// Puts a message in (see [`Packet::replace`]).
+    ///
+    /// # Safety
+    /// As [`Packet::replace`].
+    unsafe fn put(&self, value: T) {
+        // SAFETY: forwarded contract.
+        let old = unsafe { self.replace(Some(value)) };
+        debug_assert!(old.is_none(), "packet already full");
+    }
+
+    /// Takes the message out (see [`Packet::replace`]).
+    ///
+    /// # Safety
+    /// As [`Packet::replace`].
+    pub(crate) unsafe fn take(&self) -> Option<T> {
+        // SAFETY: forwarded contract.
+        unsafe { self.replace(None) }
     }
 }
 
@@ -207,17 +256,24 @@ impl<T, W: Wake> Chan<T, W> {
     }
 
     /// Under the mutex: delivers to a blocked receiver or buffers.
-    fn try_send_locked(&self, inner: &mut Inner<T, W>, value: T) -> Result<Woken<W>, TrySendError<T>> {
+    fn try_send_locked(
+        &self,
+        inner: &mut Inner<T, W>,
+        value: T,
+    ) -> Result<Woken<W>, TrySendError<T>> {
         if inner.rx_gone {
             return Err(TrySendError::Disconnected(value));
         }
         let mut value = value;
         while let Some(e) = inner.receivers.pop_front() {
-            e.payload.put(value);
+            // SAFETY: rule 1: under the mutex, entry just popped by us,
+            // before our CAS (and the take-back after it failed).
+            unsafe { e.payload.put(value) };
             if e.waiter.try_select(e.token) {
                 return Ok(Some(e.waiter));
             }
-            value = e.payload.take().expect("message put back");
+            // SAFETY: rule 1, after the CAS failed.
+            value = unsafe { e.payload.take() }.expect("message put back");
         }
         if self.has_room(inner) {
             inner.queue.push_back(value);
@@ -229,13 +285,16 @@ impl<T, W: Wake> Chan<T, W> {
     /// Under the mutex: takes the first live blocked sender's message.
     fn take_sender(inner: &mut Inner<T, W>) -> Option<(T, Arc<Waiter<W>>)> {
         while let Some(e) = inner.senders.pop_front() {
-            let Some(value) = e.payload.take() else {
+            // SAFETY: rule 1: under the mutex, entry just popped by us,
+            // before our CAS (and the put-back after it failed).
+            let Some(value) = (unsafe { e.payload.take() }) else {
                 continue;
             };
             if e.waiter.try_select(e.token) {
                 return Some((value, e.waiter));
             }
-            e.payload.put(value);
+            // SAFETY: rule 1, after the CAS failed.
+            unsafe { e.payload.put(value) };
         }
         None
     }
@@ -302,19 +361,26 @@ impl<T, W: Wake> Chan<T, W> {
         drop(inner);
         match waitq::wait(&waiter, park) {
             // Taken (empty packet), or disconnected (message still there).
-            Some(_) => match packet.take() {
+            // SAFETY: rule 2: we observed our selection.
+            Some(_) => match unsafe { packet.take() } {
                 None => Ok(()),
                 Some(value) => Err(SendError::Disconnected(value)),
             },
             None => {
                 lock(&self.inner).senders.remove(&waiter);
-                Err(SendError::Timeout(packet.take().expect("unsent message")))
+                // SAFETY: rule 2: our entry is gone from the list.
+                let value = unsafe { packet.take() }.expect("unsent message");
+                Err(SendError::Timeout(value))
             }
         }
     }
 
     /// Receives, waiting for a message. `Timeout` when `park` said stop.
-    pub(crate) fn recv(&self, waker: impl FnOnce() -> W, park: impl FnMut() -> bool) -> Result<T, RecvError> {
+    pub(crate) fn recv(
+        &self,
+        waker: impl FnOnce() -> W,
+        park: impl FnMut() -> bool,
+    ) -> Result<T, RecvError> {
         let mut inner = lock(&self.inner);
         match Self::try_recv_locked(&mut inner) {
             Ok((value, w)) => {
@@ -330,7 +396,8 @@ impl<T, W: Wake> Chan<T, W> {
         inner.receivers.push_back(waiter.clone(), 1, packet.clone());
         drop(inner);
         match waitq::wait(&waiter, park) {
-            Some(_) => packet.take().ok_or(RecvError::Disconnected),
+            // SAFETY: rule 2: we observed our selection.
+            Some(_) => unsafe { packet.take() }.ok_or(RecvError::Disconnected),
             None => {
                 lock(&self.inner).receivers.remove(&waiter);
                 Err(RecvError::Timeout)
@@ -413,7 +480,9 @@ impl<T, W: Wake> SelectOp<W> for RecvOp<'_, T, W> {
             return true;
         }
         let packet = Packet::new(None);
-        inner.receivers.push_back(waiter.clone(), token, packet.clone());
+        inner
+            .receivers
+            .push_back(waiter.clone(), token, packet.clone());
         self.packet = Some(packet);
         false
     }
@@ -426,7 +495,9 @@ impl<T, W: Wake> SelectOp<W> for RecvOp<'_, T, W> {
 
     fn complete_selected(&mut self) {
         let packet = self.packet.take().expect("selected arm was registered");
-        self.result = Some(match packet.take() {
+        // SAFETY: rule 2: the select observed the selection with our token
+        // (and has removed all its entries).
+        self.result = Some(match unsafe { packet.take() } {
             Some(value) => Outcome::Done(Some(value)),
             None => Outcome::Disconnected(None),
         });
@@ -459,12 +530,15 @@ impl<T, W: Wake> SelectOp<W> for SendOp<'_, T, W> {
     fn try_complete(&mut self) -> bool {
         if let Some(packet) = self.packet.take() {
             // Back from an unsuccessful wait: the message is in the packet.
-            self.message = packet.take();
+            // SAFETY: rule 2: `unregister` removed our entry.
+            self.message = unsafe { packet.take() };
         }
         let message = self.message.take().expect("send arm has its message");
         match self.chan.try_send(message) {
             Ok(()) => self.result = Some(Outcome::Done(None)),
-            Err(TrySendError::Disconnected(m)) => self.result = Some(Outcome::Disconnected(Some(m))),
+            Err(TrySendError::Disconnected(m)) => {
+                self.result = Some(Outcome::Disconnected(Some(m)))
+            }
             Err(TrySendError::Full(m)) => {
                 self.message = Some(m);
                 return false;
@@ -479,7 +553,9 @@ impl<T, W: Wake> SelectOp<W> for SendOp<'_, T, W> {
             return true;
         }
         let packet = Packet::new(self.message.take());
-        inner.senders.push_back(waiter.clone(), token, packet.clone());
+        inner
+            .senders
+            .push_back(waiter.clone(), token, packet.clone());
         self.packet = Some(packet);
         false
     }
@@ -492,7 +568,8 @@ impl<T, W: Wake> SelectOp<W> for SendOp<'_, T, W> {
 
     fn complete_selected(&mut self) {
         let packet = self.packet.take().expect("selected arm was registered");
-        self.result = Some(match packet.take() {
+        // SAFETY: rule 2: the select observed the selection with our token.
+        self.result = Some(match unsafe { packet.take() } {
             None => Outcome::Done(None),
             Some(message) => Outcome::Disconnected(Some(message)),
         });

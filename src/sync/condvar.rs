@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use super::mutex::{starving, MutexGuard};
 use super::waitq::{self, lock, Arc, WaitList};
-use super::{cancel_requested, deadline_after, parker, unwind_cancelled, LockResult, PoisonError, Waiter};
+use super::{
+    cancel_requested, deadline_after, parker, unwind_cancelled, LockResult, PoisonError, Waiter,
+};
 use crate::park::Unparker;
 
 /// Whether a timed wait on a [`Condvar`] timed out, like
@@ -157,9 +159,11 @@ impl Condvar {
             lock(&self.waiters).remove(&waiter);
         }
         let relocked = !cancel_requested()
-            && mutex
-                .raw
-                .lock(Unparker::current, parker(None, &"parked: mutex lock"), starving());
+            && mutex.raw.lock(
+                Unparker::current,
+                parker(None, &"parked: mutex lock"),
+                starving(),
+            );
         if !relocked {
             // Cancelled: leave without the mutex, passing on our wake.
             if notified {

@@ -65,7 +65,9 @@ pub use waitgroup::WaitGroup;
 /// Support for the [`select!`](crate::select) macro; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use super::select::{recv_arm, select, send_arm, Arm, Mode, RecvArm, SelectRecv, SelectSend, SendArm};
+    pub use super::select::{
+        recv_arm, select, send_arm, Arm, Mode, RecvArm, SelectRecv, SelectSend, SendArm,
+    };
 }
 
 use std::time::{Duration, Instant};
@@ -86,7 +88,8 @@ type Waiter = waitq::Waiter<Unparker>;
 /// Is the calling fiber cancelled (and not already unwinding)? Exactly the
 /// condition under which `park::check_cancel` unwinds.
 fn cancel_requested() -> bool {
-    context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled())) && !std::thread::panicking()
+    context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled()))
+        && !std::thread::panicking()
 }
 
 /// Unwinds the calling fiber with `Cancelled`; only call it after
@@ -110,4 +113,3 @@ fn parker(deadline: Option<Instant>, reason: &'static &'static str) -> impl FnMu
 fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
-

@@ -11,7 +11,9 @@
 
 mod error;
 
-pub use error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+pub use error::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -26,8 +28,16 @@ pub(super) type RawChan<T> = Chan<T, Unparker>;
 
 /// Blocking send shared by `mpmc`, `mpsc` and `oneshot`: `Timeout` only when
 /// `deadline` passed (a cancelled fiber unwinds from here).
-pub(super) fn send_until<T>(chan: &RawChan<T>, msg: T, deadline: Option<Instant>) -> Result<(), chan::SendError<T>> {
-    let result = chan.send(msg, Unparker::current, parker(deadline, &"parked: channel send"));
+pub(super) fn send_until<T>(
+    chan: &RawChan<T>,
+    msg: T,
+    deadline: Option<Instant>,
+) -> Result<(), chan::SendError<T>> {
+    let result = chan.send(
+        msg,
+        Unparker::current,
+        parker(deadline, &"parked: channel send"),
+    );
     if let Err(chan::SendError::Timeout(msg)) = result {
         if cancel_requested() {
             drop(msg);
@@ -40,7 +50,10 @@ pub(super) fn send_until<T>(chan: &RawChan<T>, msg: T, deadline: Option<Instant>
 
 /// Blocking receive shared by `mpmc`, `mpsc` and `oneshot`: `Timeout` only
 /// when `deadline` passed (a cancelled fiber unwinds from here).
-pub(super) fn recv_until<T>(chan: &RawChan<T>, deadline: Option<Instant>) -> Result<T, chan::RecvError> {
+pub(super) fn recv_until<T>(
+    chan: &RawChan<T>,
+    deadline: Option<Instant>,
+) -> Result<T, chan::RecvError> {
     let result = chan.recv(Unparker::current, parker(deadline, &"parked: channel recv"));
     if matches!(result, Err(chan::RecvError::Timeout)) && cancel_requested() {
         unwind_cancelled();
@@ -83,7 +96,9 @@ impl<T> Sender<T> {
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
         match send_until(&self.chan, msg, None) {
             Ok(()) => Ok(()),
-            Err(chan::SendError::Disconnected(m) | chan::SendError::Timeout(m)) => Err(SendError(m)),
+            Err(chan::SendError::Disconnected(m) | chan::SendError::Timeout(m)) => {
+                Err(SendError(m))
+            }
         }
     }
 
@@ -115,7 +130,11 @@ impl<T> Sender<T> {
         self.send_deadline_inner(msg, Some(deadline))
     }
 
-    fn send_deadline_inner(&self, msg: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+    fn send_deadline_inner(
+        &self,
+        msg: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
         send_until(&self.chan, msg, deadline).map_err(|e| match e {
             chan::SendError::Timeout(m) => SendTimeoutError::Timeout(m),
             chan::SendError::Disconnected(m) => SendTimeoutError::Disconnected(m),

@@ -126,10 +126,12 @@ impl<T> OnceLock<T> {
         }
         let mut f = Some(f);
         loop {
-            match self
-                .state
-                .compare_exchange(INCOMPLETE, RUNNING, Ordering::Acquire, Ordering::Acquire)
-            {
+            match self.state.compare_exchange(
+                INCOMPLETE,
+                RUNNING,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => {
                     let guard = InitGuard { cell: self };
                     let value = (f.take().expect("init runs once"))();

@@ -8,9 +8,9 @@ use std::fmt;
 use std::time::Duration;
 
 use super::chan::{self, Chan};
+use super::deadline_after;
 use super::mpmc::{recv_until, RawChan};
 use super::waitq::Arc;
-use super::deadline_after;
 
 /// A one-shot channel.
 ///

@@ -50,7 +50,7 @@ use loom::sync::atomic::{AtomicU32, Ordering};
 #[cfg(not(all(loom, test)))]
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::waitq::{self, lock, Arc, Mutex, WaitList, Wake, Waiter};
+use super::waitq::{self, lock, Arc, Mutex, WaitList, Waiter, Wake};
 
 const LOCKED: u32 = 1;
 const QUEUED: u32 = 2;
@@ -94,10 +94,12 @@ impl<W: Wake> RawMutex<W> {
     pub(crate) fn try_lock(&self) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         while s & LOCKED == 0 {
-            match self
-                .state
-                .compare_exchange_weak(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            {
+            match self.state.compare_exchange_weak(
+                s,
+                s | LOCKED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(now) => s = now,
             }
@@ -150,7 +152,9 @@ impl<W: Wake> RawMutex<W> {
                 continue;
             }
             let w = waiter
-                .get_or_insert_with(|| Arc::new(Waiter::new((waker.take().expect("waker made once"))())))
+                .get_or_insert_with(|| {
+                    Arc::new(Waiter::new((waker.take().expect("waker made once"))()))
+                })
                 .clone();
             {
                 let mut q = lock(&self.queue);

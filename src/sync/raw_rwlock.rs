@@ -34,7 +34,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(not(all(loom, test)))]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::waitq::{self, lock, Arc, Mutex, WaitList, Wake, Waiter};
+use super::waitq::{self, lock, Arc, Mutex, WaitList, Waiter, Wake};
 
 const WRITER: usize = 1;
 const QUEUED: usize = 2;
@@ -87,7 +87,9 @@ impl<W: Wake> RawRwLock<W> {
             if s & (WRITER | QUEUED) != 0 {
                 return false;
             }
-            let next = s.checked_add(READER).expect("too many readers of one RwLock");
+            let next = s
+                .checked_add(READER)
+                .expect("too many readers of one RwLock");
             match self
                 .state
                 .compare_exchange_weak(s, next, Ordering::Acquire, Ordering::Relaxed)
@@ -110,7 +112,12 @@ impl<W: Wake> RawRwLock<W> {
     /// `RawMutex::lock` for `waker` and `park`). `false`: `park` said stop
     /// and the lock is not held.
     #[inline]
-    pub(crate) fn lock(&self, kind: Kind, waker: impl FnOnce() -> W, park: impl FnMut() -> bool) -> bool {
+    pub(crate) fn lock(
+        &self,
+        kind: Kind,
+        waker: impl FnOnce() -> W,
+        park: impl FnMut() -> bool,
+    ) -> bool {
         let fast = match kind {
             Kind::Read => self.try_read(),
             Kind::Write => self.try_write(),
@@ -134,10 +141,12 @@ impl<W: Wake> RawRwLock<W> {
                 } else {
                     (s | QUEUED, false)
                 };
-                match self
-                    .state
-                    .compare_exchange_weak(s, next, Ordering::Acquire, Ordering::Relaxed)
-                {
+                match self.state.compare_exchange_weak(
+                    s,
+                    next,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
                     Ok(_) if acquire => return true,
                     Ok(_) => break,
                     Err(now) => s = now,

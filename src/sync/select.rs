@@ -378,7 +378,10 @@ fn random_below(n: usize) -> usize {
         if x == 0 {
             // Seed from std's per-process random hash keys.
             use std::hash::{BuildHasher, Hasher};
-            x = std::collections::hash_map::RandomState::new().build_hasher().finish() | 1;
+            x = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+                | 1;
         }
         x ^= x << 13;
         x ^= x >> 7;
@@ -392,7 +395,11 @@ fn random_below(n: usize) -> usize {
 /// result: none only for `Mode::Never`, or `Mode::Until` after its deadline.
 #[doc(hidden)]
 pub fn select(arms: &mut [Arm<'_>], mode: Mode) {
-    let start = if arms.len() > 1 { random_below(arms.len()) } else { 0 };
+    let start = if arms.len() > 1 {
+        random_below(arms.len())
+    } else {
+        0
+    };
     let (block, deadline) = match mode {
         Mode::Block => (true, None),
         Mode::Never => (false, None),

@@ -64,7 +64,10 @@ impl Semaphore {
     /// # Panics
     /// If `permits` exceeds `usize::MAX >> 1`.
     pub const fn new(permits: usize) -> Semaphore {
-        assert!(permits <= MAX_PERMITS, "Semaphore::new: at most usize::MAX >> 1 permits");
+        assert!(
+            permits <= MAX_PERMITS,
+            "Semaphore::new: at most usize::MAX >> 1 permits"
+        );
         Semaphore {
             state: AtomicUsize::new(permits * PERMIT),
             queue: StdMutex::new(WaitList::new()),
@@ -81,10 +84,12 @@ impl Semaphore {
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         let mut s = self.state.load(Ordering::Relaxed);
         while s >= PERMIT {
-            match self
-                .state
-                .compare_exchange_weak(s, s - PERMIT, Ordering::Acquire, Ordering::Relaxed)
-            {
+            match self.state.compare_exchange_weak(
+                s,
+                s - PERMIT,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return Some(SemaphorePermit { sem: self }),
                 Err(now) => s = now,
             }
@@ -117,11 +122,17 @@ impl Semaphore {
             let mut q = lock(&self.queue);
             let mut s = self.state.load(Ordering::Relaxed);
             loop {
-                let (next, got) = if s >= PERMIT { (s - PERMIT, true) } else { (s | QUEUED, false) };
-                match self
-                    .state
-                    .compare_exchange_weak(s, next, Ordering::Acquire, Ordering::Relaxed)
-                {
+                let (next, got) = if s >= PERMIT {
+                    (s - PERMIT, true)
+                } else {
+                    (s | QUEUED, false)
+                };
+                match self.state.compare_exchange_weak(
+                    s,
+                    next,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
                     Ok(_) if got => return Some(SemaphorePermit { sem: self }),
                     Ok(_) => break,
                     Err(now) => s = now,
@@ -190,7 +201,7 @@ impl Semaphore {
             .checked_add(n)
             .filter(|p| *p <= MAX_PERMITS)
             .expect("Semaphore::add_permits: more than usize::MAX >> 1 permits");
-        permits * PERMIT | (s & QUEUED)
+        (permits * PERMIT) | (s & QUEUED)
     }
 }
 
