@@ -128,11 +128,6 @@ impl Timers {
     pub(crate) fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
-
-    /// Number of entries, stale ones included (for stats).
-    pub(crate) fn len(&self) -> usize {
-        self.heap.len()
-    }
 }
 
 /// Puts the calling fiber (or thread) to sleep for at least `dur`.

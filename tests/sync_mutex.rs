@@ -497,3 +497,41 @@ fn cancelled_condvar_waiter_releases_mutex() {
         "the cancelled waiter must not hold the mutex"
     );
 }
+
+#[test]
+fn panics_under_locks_never_take_down_a_worker() {
+    let rt = rt();
+    let m = Arc::new(Mutex::new(0u32));
+    let l = Arc::new(RwLock::new(0u32));
+    let panickers: Vec<_> = (0..20)
+        .map(|i| {
+            let (m, l) = (m.clone(), l.clone());
+            rt.spawn(move || {
+                if i % 2 == 0 {
+                    let _g = m.lock().unwrap_or_else(|e| e.into_inner());
+                    panic!("panic holding the mutex");
+                } else {
+                    let _g = l.write().unwrap_or_else(|e| e.into_inner());
+                    panic!("panic holding the rwlock");
+                }
+            })
+        })
+        .collect();
+    for h in panickers {
+        assert!(h.join().is_err());
+    }
+    assert!(m.is_poisoned() && l.is_poisoned());
+    let workers: Vec<_> = (0..50)
+        .map(|_| {
+            let (m, l) = (m.clone(), l.clone());
+            rt.spawn(move || {
+                *m.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                *l.write().unwrap_or_else(|e| e.into_inner()) += 1;
+            })
+        })
+        .collect();
+    workers.into_iter().for_each(|h| h.join().unwrap());
+    assert_eq!(*m.lock().unwrap_or_else(|e| e.into_inner()), 50);
+    assert_eq!(*l.read().unwrap_or_else(|e| e.into_inner()), 50);
+    assert_eq!(rt.stats().workers, 2, "no worker died");
+}

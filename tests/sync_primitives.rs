@@ -310,3 +310,23 @@ fn waitgroup_wait_from_a_fiber_and_debug() {
     let _c = wg.clone();
     assert_eq!(format!("{wg:?}"), "WaitGroup { count: 2 }");
 }
+
+#[test]
+fn thread_safety_markers_match_std() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<threadlet::sync::Mutex<Vec<u8>>>();
+    send_sync::<threadlet::sync::RwLock<Vec<u8>>>();
+    send_sync::<threadlet::sync::Condvar>();
+    send_sync::<Barrier>();
+    send_sync::<OnceLock<Vec<u8>>>();
+    send_sync::<Semaphore>();
+    send_sync::<WaitGroup>();
+    send_sync::<mpmc::Sender<Vec<u8>>>();
+    send_sync::<mpmc::Receiver<Vec<u8>>>();
+    send_sync::<threadlet::sync::mpsc::Sender<Vec<u8>>>();
+    send_sync::<threadlet::sync::mpsc::SyncSender<Vec<u8>>>();
+    send::<threadlet::sync::mpsc::Receiver<Vec<u8>>>();
+    send::<threadlet::sync::oneshot::Sender<Vec<u8>>>();
+    send::<threadlet::sync::oneshot::Receiver<Vec<u8>>>();
+}

@@ -30,7 +30,6 @@ use crate::park::Unparker;
 /// [module docs](crate::sync)).
 ///
 /// ```
-/// use std::sync::Arc;
 /// use threadlet::sync::Mutex;
 ///
 /// static COUNT: Mutex<u32> = Mutex::new(0);
