@@ -3,7 +3,8 @@
 //! Order of search (each step only if the previous found nothing):
 //! 1. due timers fire (they push their fibers onto this run queue);
 //! 2. every 61st tick: the global injector first (fairness for spawns from
-//!    outside), and a non-blocking peek at the reactor if nobody polls;
+//!    outside), and a non-blocking peek at the reactor if nobody polls (at
+//!    most every 100 µs);
 //! 3. the private run queue, then the inbox (wakes from other threads);
 //! 4. the fresh deque (own spawns), then the injector;
 //! 5. as a *searcher*: steal half of a random sibling's fresh deque, a few
@@ -20,7 +21,7 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Steal, Worker as Deque};
 
@@ -34,6 +35,8 @@ use crate::time::Timers;
 const SEARCH_ROUNDS: usize = 4;
 /// The injector is looked at first once every this many ticks.
 const FAIRNESS_TICKS: u32 = 61;
+/// A busy worker peeks at the reactor at most this often.
+const PEEK_INTERVAL: Duration = Duration::from_micros(100);
 
 /// The worker's own state; lives on the worker thread's stack for the
 /// thread's whole life. Other threads never touch it.
@@ -48,6 +51,7 @@ pub(crate) struct Local {
     searching: Cell<bool>,
     shutdown_seen: Cell<bool>,
     rng: Cell<u32>,
+    last_peek: Cell<Instant>,
 }
 
 impl Local {
@@ -91,7 +95,7 @@ impl Local {
             }
         }
         if tick % FAIRNESS_TICKS == 0 {
-            let _ = self.shared.reactor.try_poll(Some(std::time::Duration::ZERO), || false);
+            self.peek_reactor();
             if let Some(f) = self.steal_injector() {
                 return Some(f);
             }
@@ -106,6 +110,18 @@ impl Local {
             return Some(f);
         }
         self.steal_injector()
+    }
+
+    /// A busy worker looks at the reactor without blocking (nobody may be
+    /// polling while every worker is busy), but at most every
+    /// `PEEK_INTERVAL`: an `epoll_wait` costs about a microsecond, too much
+    /// to pay every 61 switches.
+    fn peek_reactor(&self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_peek.get()) >= PEEK_INTERVAL {
+            self.last_peek.set(now);
+            let _ = self.shared.reactor.try_poll(Some(Duration::ZERO), || false);
+        }
     }
 
     fn take_inbox(&self) -> Option<FiberRef> {
@@ -307,6 +323,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
         searching: Cell::new(false),
         shutdown_seen: Cell::new(false),
         rng: Cell::new(0x9e37_79b9 ^ (index as u32).wrapping_mul(0x85eb_ca6b) | 1),
+        last_peek: Cell::new(Instant::now()),
     };
     context::set_worker_ptr(&local as *const Local as *const c_void);
     loop {
