@@ -92,7 +92,10 @@ fn wait_fd(fd: BorrowedFd<'_>, dir: Direction, timeout: Option<Duration>) -> io:
             fd: fd.try_clone_to_owned()?,
             reg: Registration::new(),
         };
-        temp.reg.register(temp.fd.as_raw_fd()).is_some().then_some(temp)
+        temp.reg
+            .register(temp.fd.as_raw_fd())
+            .is_some()
+            .then_some(temp)
     } else {
         None
     };
@@ -168,13 +171,17 @@ impl<T: AsFd> Async<T> {
 
     /// The wrapped object.
     pub fn get_ref(&self) -> &T {
-        self.io.as_ref().expect("Async holds its object until into_inner")
+        self.io
+            .as_ref()
+            .expect("Async holds its object until into_inner")
     }
 
     /// The wrapped object, mutably. Do not swap its fd out: the registration
     /// belongs to the fd `Async::new` saw.
     pub fn get_mut(&mut self) -> &mut T {
-        self.io.as_mut().expect("Async holds its object until into_inner")
+        self.io
+            .as_mut()
+            .expect("Async holds its object until into_inner")
     }
 
     /// Deregisters the fd and gives the object back, with `O_NONBLOCK` as it
@@ -183,7 +190,10 @@ impl<T: AsFd> Async<T> {
     /// # Errors
     /// The fd's flags cannot be restored.
     pub fn into_inner(mut self) -> io::Result<T> {
-        let io = self.io.take().expect("Async holds its object until into_inner");
+        let io = self
+            .io
+            .take()
+            .expect("Async holds its object until into_inner");
         let fd = io.as_fd().as_raw_fd();
         self.reg.deregister(fd);
         if !self.was_nonblocking {
@@ -201,27 +211,71 @@ impl<T: AsFd> Async<T> {
     /// eventfd reads, ...).
     pub fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         let io = self.get_ref();
-        io_loop(&self.reg, self.raw(), Direction::Read, None, false, ASYNC_READ, || op(io))
+        io_loop(
+            &self.reg,
+            self.raw(),
+            Direction::Read,
+            None,
+            false,
+            ASYNC_READ,
+            || op(io),
+        )
     }
 
     /// Like [`Async::read_with`] with a mutable object.
-    pub fn read_with_mut<R>(&mut self, mut op: impl FnMut(&mut T) -> io::Result<R>) -> io::Result<R> {
+    pub fn read_with_mut<R>(
+        &mut self,
+        mut op: impl FnMut(&mut T) -> io::Result<R>,
+    ) -> io::Result<R> {
         let fd = self.raw();
-        let io = self.io.as_mut().expect("Async holds its object until into_inner");
-        io_loop(&self.reg, fd, Direction::Read, None, false, ASYNC_READ, || op(io))
+        let io = self
+            .io
+            .as_mut()
+            .expect("Async holds its object until into_inner");
+        io_loop(
+            &self.reg,
+            fd,
+            Direction::Read,
+            None,
+            false,
+            ASYNC_READ,
+            || op(io),
+        )
     }
 
     /// Like [`Async::read_with`], waiting for writability.
     pub fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         let io = self.get_ref();
-        io_loop(&self.reg, self.raw(), Direction::Write, None, false, ASYNC_WRITE, || op(io))
+        io_loop(
+            &self.reg,
+            self.raw(),
+            Direction::Write,
+            None,
+            false,
+            ASYNC_WRITE,
+            || op(io),
+        )
     }
 
     /// Like [`Async::write_with`] with a mutable object.
-    pub fn write_with_mut<R>(&mut self, mut op: impl FnMut(&mut T) -> io::Result<R>) -> io::Result<R> {
+    pub fn write_with_mut<R>(
+        &mut self,
+        mut op: impl FnMut(&mut T) -> io::Result<R>,
+    ) -> io::Result<R> {
         let fd = self.raw();
-        let io = self.io.as_mut().expect("Async holds its object until into_inner");
-        io_loop(&self.reg, fd, Direction::Write, None, false, ASYNC_WRITE, || op(io))
+        let io = self
+            .io
+            .as_mut()
+            .expect("Async holds its object until into_inner");
+        io_loop(
+            &self.reg,
+            fd,
+            Direction::Write,
+            None,
+            false,
+            ASYNC_WRITE,
+            || op(io),
+        )
     }
 }
 

@@ -10,7 +10,14 @@
 //!   direction's readiness *only if the tick is unchanged* since it read the
 //!   readiness it acted on (an event that arrived meanwhile is not erased),
 //!   then publishes its waiter, re-checks readiness (an event between the
-//!   syscall and the publish is not lost), and parks.
+//!   syscall and the publish is not lost), and parks. That loop is written
+//!   once, in `net/wait.rs` (`io_loop`), for every net type and `io::Async`.
+//! - Sources register lazily, after a syscall said `WouldBlock`, so a new
+//!   registration starts with no readiness: `EPOLL_CTL_ADD` itself reports an
+//!   fd that is ready by then as an event.
+//! - A clear also drops the direction's closed and error bits: the kernel has
+//!   just said "nothing to do", and a sticky bit would turn every later wait
+//!   into a busy loop. Only `SHUTDOWN` is permanent.
 //! - The poller (exactly one worker at a time: whoever holds `poll`) turns
 //!   each event into readiness bits with a new tick and unparks the waiters of
 //!   the ready directions; the park protocol routes each fiber to its own
@@ -20,7 +27,18 @@
 //!   number) never reaches the new owner's waiters.
 //! - Deregistration also marks the `ScheduledIo` closed and wakes every
 //!   waiter, which then sees the error instead of sleeping forever. The fd is
-//!   closed only after it is deregistered.
+//!   closed only after it is deregistered. (A source whose registered fd was
+//!   closed by a clone while other fds of the same file live on is released
+//!   with `forget`: its epoll entry dies with the file's last fd, and the
+//!   generation keeps any event still in flight away from the slot's next
+//!   owner.)
+//!
+//! Who touches what: `poll` (the epoll instance and its event buffer) only
+//! the poller holding its lock; `handles` (a registry clone and the waker)
+//! any thread, under the read lock, and `close` under the write lock;
+//! `sources` (the slab) under its lock, by register/deregister and by the
+//! poller resolving a batch of tokens; each `ScheduledIo`'s word by CAS from
+//! anyone, its wait lists under their own lock, never held while unparking.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -133,17 +151,25 @@ impl ScheduledIo {
                 Err(actual) => current = actual,
             }
         }
-        let mut woken: Vec<Unparker> = Vec::new();
+        // Usually one or two waiters: take them without allocating, and keep
+        // the lists' capacity for the next waits. Unpark outside the lock.
+        let mut few: [Option<Unparker>; 2] = [None, None];
+        let mut more: Vec<Unparker> = Vec::new();
         {
             let mut lists = lock(&self.waiters);
-            if bits & Direction::Read.mask() != 0 {
-                woken.append(&mut lists[0]);
-            }
-            if bits & Direction::Write.mask() != 0 {
-                woken.append(&mut lists[1]);
+            for (i, dir) in [Direction::Read, Direction::Write].into_iter().enumerate() {
+                if bits & dir.mask() == 0 {
+                    continue;
+                }
+                for waiter in lists[i].drain(..) {
+                    match few.iter_mut().find(|slot| slot.is_none()) {
+                        Some(slot) => *slot = Some(waiter),
+                        None => more.push(waiter),
+                    }
+                }
             }
         }
-        for waiter in woken {
+        for waiter in few.into_iter().flatten().chain(more) {
             waiter.unpark();
         }
     }
@@ -172,6 +198,20 @@ struct Slot {
 struct Slab {
     slots: Vec<Slot>,
     free: Vec<u32>,
+}
+
+impl Slab {
+    /// The registration `token` names, unless its slot has moved on to a
+    /// newer generation (the source was deregistered, maybe the slot reused).
+    fn lookup(&self, token: Token) -> Option<Arc<ScheduledIo>> {
+        let index = token.0 & 0xffff_ffff;
+        let generation = (token.0 >> 32) as u32;
+        let slot = self.slots.get(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.io.clone()
+    }
 }
 
 /// One runtime's epoll instance and registrations.
@@ -250,7 +290,12 @@ impl Reactor {
     /// Deregisters `source` (call before closing its fd), then wakes every
     /// waiter with SHUTDOWN set.
     pub(crate) fn deregister(&self, source: &mut impl Source, io: &ScheduledIo) {
-        if let Some((registry, _)) = self.handles.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some((registry, _)) = self
+            .handles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             let _ = registry.deregister(source);
         }
         self.release(io.token);
@@ -279,15 +324,9 @@ impl Reactor {
         }
     }
 
+    #[cfg(test)]
     fn lookup(&self, token: Token) -> Option<Arc<ScheduledIo>> {
-        let index = token.0 & 0xffff_ffff;
-        let generation = (token.0 >> 32) as u32;
-        let slab = lock(&self.sources);
-        let slot = slab.slots.get(index)?;
-        if slot.generation != generation {
-            return None;
-        }
-        slot.io.clone()
+        lock(&self.sources).lookup(token)
     }
 
     /// Becomes the poller if nobody else is, waits up to `timeout` for events
@@ -306,18 +345,17 @@ impl Reactor {
         };
         let (poll, events) = guard.as_mut()?;
         // `before_wait` may find work after all: then only peek (timeout 0).
-        let timeout = if before_wait() { timeout } else { Some(Duration::ZERO) };
-        loop {
-            match poll.poll(events, timeout) {
-                Ok(()) => break,
-                // mio retries nothing: EINTR (a signal hit this worker) just
-                // means "look again", with the deadline the caller recomputes.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
-                Err(e) => {
-                    log::error!("threadlet: epoll_wait failed: {e}");
-                    break;
-                }
-            }
+        let timeout = if before_wait() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        match poll.poll(events, timeout) {
+            Ok(()) => {}
+            // mio retries nothing: EINTR (a signal hit this worker) just
+            // means "look again", with the deadline the caller recomputes.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => log::error!("threadlet: epoll_wait failed: {e}"),
         }
         let mut ready = Vec::new();
         for event in events.iter() {
@@ -344,10 +382,16 @@ impl Reactor {
         }
         drop(guard);
         let count = ready.len();
-        for (token, bits) in ready {
-            if let Some(io) = self.lookup(token) {
-                io.set_ready(bits);
-            }
+        // One slab lock for the whole batch; dispatch outside it.
+        let ready: Vec<(Arc<ScheduledIo>, usize)> = {
+            let slab = lock(&self.sources);
+            ready
+                .into_iter()
+                .filter_map(|(token, bits)| Some((slab.lookup(token)?, bits)))
+                .collect()
+        };
+        for (io, bits) in ready {
+            io.set_ready(bits);
         }
         Some(count)
     }
@@ -365,7 +409,10 @@ impl Reactor {
     /// Closes the epoll fd (runtime shutdown). Later registrations fail and
     /// later polls return at once.
     pub(crate) fn close(&self) {
-        self.handles.write().unwrap_or_else(|e| e.into_inner()).take();
+        self.handles
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         lock(&self.poll).take();
         let mut slab = lock(&self.sources);
         let ios: Vec<_> = slab.slots.iter_mut().filter_map(|s| s.io.take()).collect();
@@ -385,14 +432,16 @@ mod tests {
     fn pipe() -> (OwnedFd, OwnedFd) {
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two fds pipe2 writes.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) }, 0);
+        let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        assert_eq!(r, 0);
         // SAFETY: pipe2 just returned these fds; nobody else owns them.
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
     }
 
     fn write_byte(fd: &OwnedFd) {
         // SAFETY: writes one byte from a valid buffer.
-        assert_eq!(unsafe { libc::write(fd.as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);
+        let n = unsafe { libc::write(fd.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+        assert_eq!(n, 1);
     }
 
     /// RELIABILITY row 5: a new source that reuses a closed source's fd
@@ -405,7 +454,10 @@ mod tests {
         let old = reactor.register(&mut SourceFd(&old_fd)).unwrap();
         reactor.deregister(&mut SourceFd(&old_fd), &old);
         let old_word = old.readiness();
-        assert!(old.is_shutdown(), "deregistration wakes waiters with SHUTDOWN");
+        assert!(
+            old.is_shutdown(),
+            "deregistration wakes waiters with SHUTDOWN"
+        );
         drop((r1, w1));
 
         let (r2, w2) = pipe();
@@ -414,12 +466,22 @@ mod tests {
         let _same_fd = r2.as_raw_fd() == old_fd;
         let new_fd = r2.as_raw_fd();
         let new = reactor.register(&mut SourceFd(&new_fd)).unwrap();
-        assert_eq!(new.token.0 & 0xffff_ffff, old.token.0 & 0xffff_ffff, "same slot");
+        assert_eq!(
+            new.token.0 & 0xffff_ffff,
+            old.token.0 & 0xffff_ffff,
+            "same slot"
+        );
         assert_ne!(new.token, old.token, "new generation");
         write_byte(&w2);
-        reactor.try_poll(Some(Duration::from_secs(5)), || true).unwrap();
+        reactor
+            .try_poll(Some(Duration::from_secs(5)), || true)
+            .unwrap();
         assert!(ScheduledIo::is_ready(new.readiness(), Direction::Read));
-        assert_eq!(old.readiness(), old_word, "the old registration saw nothing");
+        assert_eq!(
+            old.readiness(),
+            old_word,
+            "the old registration saw nothing"
+        );
         assert!(reactor.lookup(old.token).is_none());
 
         // Releasing the old token again must not free the reused slot.
@@ -437,9 +499,14 @@ mod tests {
         let io = reactor.register(&mut SourceFd(&fd)).unwrap();
         let seen = io.readiness();
         write_byte(&w);
-        reactor.try_poll(Some(Duration::from_secs(5)), || true).unwrap();
+        reactor
+            .try_poll(Some(Duration::from_secs(5)), || true)
+            .unwrap();
         io.clear(Direction::Read, seen);
-        assert!(ScheduledIo::is_ready(io.readiness(), Direction::Read), "event erased");
+        assert!(
+            ScheduledIo::is_ready(io.readiness(), Direction::Read),
+            "event erased"
+        );
         io.clear(Direction::Read, io.readiness());
         assert!(!ScheduledIo::is_ready(io.readiness(), Direction::Read));
         reactor.deregister(&mut SourceFd(&fd), &io);

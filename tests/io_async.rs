@@ -15,7 +15,12 @@ fn pipe() -> (File, File) {
     // SAFETY: `fds` has room for the two fds pipe2 writes.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     // SAFETY: pipe2 just returned these two fds, owned by nobody else.
-    unsafe { (File::from(OwnedFd::from_raw_fd(fds[0])), File::from(OwnedFd::from_raw_fd(fds[1]))) }
+    unsafe {
+        (
+            File::from(OwnedFd::from_raw_fd(fds[0])),
+            File::from(OwnedFd::from_raw_fd(fds[1])),
+        )
+    }
 }
 
 fn is_nonblocking(fd: &impl AsRawFd) -> bool {
@@ -39,7 +44,8 @@ fn wait_readable_times_out_on_a_silent_pipe() {
 fn wait_readable_wakes_when_another_fiber_writes() {
     threadlet::run(|| {
         let (r, mut w) = pipe();
-        let waiter = threadlet::spawn(move || wait_readable(&r, Some(Duration::from_secs(20))).map(|()| r));
+        let waiter =
+            threadlet::spawn(move || wait_readable(&r, Some(Duration::from_secs(20))).map(|()| r));
         while !threadlet::runtime::dump()
             .iter()
             .any(|f| f.id == waiter.fiber().id() && f.state == "parked: fd readable")
@@ -79,7 +85,10 @@ fn wait_on_an_fd_threadlet_already_registered() {
         let (a, mut b) = threadlet::net::UnixStream::pair().unwrap();
         a.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
         // Registers `a` with the reactor (the read times out).
-        assert_eq!((&a).read(&mut [0u8; 1]).unwrap_err().kind(), ErrorKind::TimedOut);
+        assert_eq!(
+            (&a).read(&mut [0u8; 1]).unwrap_err().kind(),
+            ErrorKind::TimedOut
+        );
         let waiter = threadlet::spawn(move || wait_readable(&a, Some(Duration::from_secs(20))));
         threadlet::fiber::sleep(Duration::from_millis(10));
         b.write_all(b"y").unwrap();
@@ -166,7 +175,8 @@ fn async_read_with_on_an_eventfd() {
         threadlet::fiber::sleep(Duration::from_millis(10));
         let one = 5u64;
         // SAFETY: writes 8 bytes from `one`.
-        assert_eq!(unsafe { libc::write(efd.as_raw_fd(), (&one as *const u64).cast(), 8) }, 8);
+        let n = unsafe { libc::write(efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        assert_eq!(n, 8);
         assert_eq!(reader.join().unwrap().unwrap(), 5);
     });
 }

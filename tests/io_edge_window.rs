@@ -22,14 +22,14 @@ static WRITTEN: AtomicUsize = AtomicUsize::new(0);
 fn write_in_window() {
     if let Some(peer) = PEER.lock().unwrap().as_mut() {
         if WRITTEN.fetch_add(1, Ordering::SeqCst) < BYTES {
-            peer.write_all(&[b'x']).unwrap();
+            peer.write_all(b"x").unwrap();
         }
     }
 }
 
 fn write_in_window_unix() {
     if let Some(peer) = UNIX_PEER.lock().unwrap().as_mut() {
-        peer.write_all(&[b'u']).unwrap();
+        peer.write_all(b"u").unwrap();
     }
 }
 
@@ -43,7 +43,10 @@ fn read_bytewise(mut r: impl Read, n: usize) -> usize {
         let start = Instant::now();
         let k = r.read(&mut byte).expect("read");
         let took = start.elapsed();
-        assert!(took < Duration::from_secs(5), "read {got} waited {took:?}: the event in the window was lost");
+        assert!(
+            took < Duration::from_secs(5),
+            "read {got} waited {took:?}: the event in the window was lost"
+        );
         assert_eq!(k, 1);
         got += 1;
     }
@@ -61,7 +64,8 @@ fn event_between_eagain_and_park_is_not_lost() {
         let (conn, _) = listener.accept().unwrap();
         peer.set_nodelay(true).unwrap();
         *PEER.lock().unwrap() = Some(peer);
-        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         // The hook is per worker thread: install it from the reading fiber.
         threadlet::io::__set_before_park_hook(Some(write_in_window));
         let got = read_bytewise(&conn, BYTES);

@@ -87,7 +87,10 @@ fn spurious_unparks_keep_the_reader_parked() {
             threadlet::yield_now();
         }
         wait_until_parked(&reader);
-        assert!(!reader.is_finished(), "a spurious unpark made the read return");
+        assert!(
+            !reader.is_finished(),
+            "a spurious unpark made the read return"
+        );
         client.write_all(b"data").unwrap();
         assert_eq!(reader.join().unwrap().unwrap(), b"data");
     });

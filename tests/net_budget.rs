@@ -50,7 +50,8 @@ fn flooding_connection_does_not_starve_timers_or_accepts() {
             let accept_listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let accept_addr = accept_listener.local_addr().unwrap();
             let accepter = threadlet::spawn(move || accept_listener.accept().map(|(_, peer)| peer));
-            let connector = std::thread::spawn(move || std::net::TcpStream::connect(accept_addr).unwrap());
+            let connector =
+                std::thread::spawn(move || std::net::TcpStream::connect(accept_addr).unwrap());
 
             sleeper.join().unwrap();
             let peer = accepter.join().unwrap().unwrap();
@@ -64,8 +65,8 @@ fn flooding_connection_does_not_starve_timers_or_accepts() {
         });
         let _ = done_tx.send(result);
     });
-    let reads = done_rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the sleeping fiber or the accept never ran: the flooding reader starved its worker");
+    let reads = done_rx.recv_timeout(Duration::from_secs(120)).expect(
+        "the sleeping fiber or the accept never ran: the flooding reader starved its worker",
+    );
     assert!(reads > 0, "the reader should have been reading meanwhile");
 }

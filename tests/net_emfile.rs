@@ -108,9 +108,12 @@ fn accept_under_emfile_backs_off_keeps_serving_and_recovers() {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines.recv_timeout(left).unwrap_or_else(|_| panic!("child never printed {prefix}"));
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.trim().to_owned();
+            let line = lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("child never printed {prefix}"));
+            // libtest may have printed "test <name> ... " on the same line.
+            if let Some(at) = line.find(prefix) {
+                return line[at + prefix.len()..].trim().to_owned();
             }
         }
     };
@@ -124,13 +127,19 @@ fn accept_under_emfile_backs_off_keeps_serving_and_recovers() {
         })
         .collect();
     let error = wait_for("ACCEPT_ERROR ");
-    assert!(error.contains("Too many open files"), "unexpected accept error: {error}");
+    assert!(
+        error.contains("Too many open files"),
+        "unexpected accept error: {error}"
+    );
 
     // Low CPU while the accept loop keeps hitting EMFILE.
     let (cpu0, t0) = (cpu_of(pid), Instant::now());
     std::thread::sleep(Duration::from_secs(2));
     let (cpu, wall) = (cpu_of(pid) - cpu0, t0.elapsed());
-    assert!(cpu < wall / 2, "child used {cpu:?} of CPU in {wall:?} under EMFILE: the accept loop spins");
+    assert!(
+        cpu < wall / 2,
+        "child used {cpu:?} of CPU in {wall:?} under EMFILE: the accept loop spins"
+    );
 
     // The connections accepted first still echo.
     for (i, conn) in conns.iter_mut().take(10).enumerate() {
@@ -143,7 +152,8 @@ fn accept_under_emfile_backs_off_keeps_serving_and_recovers() {
     drop(conns);
     for (i, mut conn) in survivors.into_iter().enumerate() {
         let msg = format!("late {i}");
-        let back = echo(&mut conn, msg.as_bytes()).unwrap_or_else(|e| panic!("connection {i} never served: {e}"));
+        let back = echo(&mut conn, msg.as_bytes())
+            .unwrap_or_else(|e| panic!("connection {i} never served: {e}"));
         assert_eq!(back, msg.as_bytes());
     }
 }

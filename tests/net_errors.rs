@@ -13,7 +13,10 @@ fn unparsable_address_is_invalid_input_with_a_hint() {
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
         let msg = err.to_string();
         assert!(msg.contains("TcpStream::connect"), "{msg}");
-        assert!(msg.contains("host:port"), "message should say what is expected: {msg}");
+        assert!(
+            msg.contains("host:port"),
+            "message should say what is expected: {msg}"
+        );
         let err = TcpListener::bind("127.0.0.1").unwrap_err();
         assert!(err.to_string().contains("TcpListener::bind"), "{err}");
     });
@@ -30,8 +33,14 @@ fn refused_connection_names_the_address() {
         let err = TcpStream::connect(addr).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
         let msg = err.to_string();
-        assert!(msg.contains(&addr.to_string()), "message should name {addr}: {msg}");
-        assert!(msg.contains("listening"), "message should hint at the cause: {msg}");
+        assert!(
+            msg.contains(&addr.to_string()),
+            "message should name {addr}: {msg}"
+        );
+        assert!(
+            msg.contains("listening"),
+            "message should hint at the cause: {msg}"
+        );
     });
 }
 
@@ -53,7 +62,10 @@ fn address_in_use_names_the_address_and_the_fix() {
     let err = TcpListener::bind(addr).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err}");
     let msg = err.to_string();
-    assert!(msg.contains(&addr.to_string()) && msg.contains("port 0"), "{msg}");
+    assert!(
+        msg.contains(&addr.to_string()) && msg.contains("port 0"),
+        "{msg}"
+    );
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let err = UdpSocket::bind(udp.local_addr().unwrap()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err}");
@@ -61,7 +73,8 @@ fn address_in_use_names_the_address_and_the_fix() {
 
 #[test]
 fn missing_unix_socket_file_names_the_path() {
-    let path = std::env::temp_dir().join(format!("threadlet-no-such-socket-{}", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("threadlet-no-such-socket-{}", std::process::id()));
     let err = UnixStream::connect(&path).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     let msg = err.to_string();

@@ -17,7 +17,7 @@ fn default_sigpipe() {
 fn write_until_error(mut w: impl Write) -> Vec<ErrorKind> {
     let mut kinds = Vec::new();
     for _ in 0..10_000 {
-        match w.write(&[7u8; 1024]) {
+        match w.write_all(&[7u8; 1024]) {
             Ok(_) => {}
             Err(e) => {
                 kinds.insert(0, e.kind());

@@ -98,12 +98,17 @@ fn vectored_read_and_write() {
         let peer = threadlet::spawn(move || listener.accept().unwrap().0);
         let mut a = TcpStream::connect(addr).unwrap();
         let mut b = peer.join().unwrap();
-        let n = a.write_vectored(&[IoSlice::new(b"abc"), IoSlice::new(b"defg")]).unwrap();
+        let n = a
+            .write_vectored(&[IoSlice::new(b"abc"), IoSlice::new(b"defg")])
+            .unwrap();
         assert_eq!(n, 7);
         let (mut x, mut y) = ([0u8; 3], [0u8; 4]);
         let mut got = 0;
         while got < 7 {
-            let mut bufs = [IoSliceMut::new(&mut x[got.min(3)..]), IoSliceMut::new(&mut y[got.saturating_sub(3)..])];
+            let mut bufs = [
+                IoSliceMut::new(&mut x[got.min(3)..]),
+                IoSliceMut::new(&mut y[got.saturating_sub(3)..]),
+            ];
             got += b.read_vectored(&mut bufs).unwrap();
         }
         assert_eq!((&x, &y), (b"abc", b"defg"));
@@ -152,14 +157,21 @@ fn read_timeout_on_silent_peer_is_timed_out() {
         let addr = listener.local_addr().unwrap();
         let s = TcpStream::connect(addr).unwrap();
         let _silent = listener.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(100)));
         let start = Instant::now();
         let err = (&s).read(&mut [0u8; 16]).unwrap_err();
         let waited = start.elapsed();
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
-        assert!(waited >= Duration::from_millis(100), "returned early: {waited:?}");
-        assert!(waited < Duration::from_secs(1), "took {waited:?}, far beyond the 100 ms timeout");
+        assert!(
+            waited >= Duration::from_millis(100),
+            "returned early: {waited:?}"
+        );
+        assert!(
+            waited < Duration::from_secs(1),
+            "took {waited:?}, far beyond the 100 ms timeout"
+        );
     });
 }
 
@@ -194,7 +206,10 @@ fn emulated_nonblocking_returns_would_block() {
         let mut c = TcpStream::connect(addr).unwrap();
         let (s, _) = listener.accept().unwrap();
         s.set_nonblocking(true).unwrap();
-        assert_eq!((&s).read(&mut [0u8; 4]).unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert_eq!(
+            (&s).read(&mut [0u8; 4]).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
         c.write_all(b"ok").unwrap();
         s.set_nonblocking(false).unwrap();
         let mut buf = [0u8; 2];
@@ -218,7 +233,10 @@ fn shutdown_wakes_a_reader_parked_on_a_clone() {
         // Make sure A really is parked in its read before shutting down.
         // (Poll with a sleep: a `yield_now` loop would keep A, still in
         // this worker's fresh queue, from ever starting.)
-        while !threadlet::runtime::dump().iter().any(|f| f.id == a.fiber().id() && f.state == "parked: tcp read") {
+        while !threadlet::runtime::dump()
+            .iter()
+            .any(|f| f.id == a.fiber().id() && f.state == "parked: tcp read")
+        {
             threadlet::fiber::sleep(Duration::from_millis(1));
         }
         conn.shutdown(Shutdown::Both).unwrap();
@@ -227,7 +245,10 @@ fn shutdown_wakes_a_reader_parked_on_a_clone() {
             Ok(0) => {}
             Ok(n) => panic!("read {n} bytes from a shut-down stream"),
             Err(e) => assert!(
-                matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::NotConnected | ErrorKind::BrokenPipe),
+                matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::NotConnected | ErrorKind::BrokenPipe
+                ),
                 "{e}"
             ),
         }
@@ -345,7 +366,10 @@ mod fiber_sync {
     impl Gate {
         pub fn wait(&self) {
             loop {
-                self.waiters.lock().unwrap().push(threadlet::fiber::current());
+                self.waiters
+                    .lock()
+                    .unwrap()
+                    .push(threadlet::fiber::current());
                 if self.open.load(Ordering::SeqCst) {
                     return;
                 }

@@ -77,9 +77,15 @@ fn udp_read_timeout_and_nonblocking() {
     threadlet::run(|| {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         s.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
-        assert_eq!(s.recv_from(&mut [0u8; 4]).unwrap_err().kind(), ErrorKind::TimedOut);
+        assert_eq!(
+            s.recv_from(&mut [0u8; 4]).unwrap_err().kind(),
+            ErrorKind::TimedOut
+        );
         s.set_nonblocking(true).unwrap();
-        assert_eq!(s.recv_from(&mut [0u8; 4]).unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert_eq!(
+            s.recv_from(&mut [0u8; 4]).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
         s.set_broadcast(true).unwrap();
         assert!(s.broadcast().unwrap());
         s.set_ttl(9).unwrap();
@@ -107,7 +113,10 @@ fn unix_listener_and_stream_round_trip() {
     let path = tmp.path("sock");
     threadlet::run(move || {
         let listener = UnixListener::bind(&path).unwrap();
-        assert_eq!(listener.local_addr().unwrap().as_pathname(), Some(path.as_path()));
+        assert_eq!(
+            listener.local_addr().unwrap().as_pathname(),
+            Some(path.as_path())
+        );
         let server = threadlet::spawn(move || {
             for conn in listener.incoming().take(2) {
                 let mut conn = conn.unwrap();
@@ -149,7 +158,10 @@ fn unix_stream_peek_and_timeout() {
     threadlet::run(|| {
         let (a, mut b) = UnixStream::pair().unwrap();
         a.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
-        assert_eq!((&a).read(&mut [0u8; 4]).unwrap_err().kind(), ErrorKind::TimedOut);
+        assert_eq!(
+            (&a).read(&mut [0u8; 4]).unwrap_err().kind(),
+            ErrorKind::TimedOut
+        );
         b.write_all(b"pk").unwrap();
         let mut buf = [0u8; 2];
         assert_eq!(a.peek(&mut buf).unwrap(), 2);

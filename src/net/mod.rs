@@ -50,7 +50,8 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 pub use std::net::{
-    AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs,
+    AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6,
+    ToSocketAddrs,
 };
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -70,7 +70,10 @@ impl Socket {
     /// Wraps an fd for the infallible conversions (`FromRawFd`, `From<OwnedFd>`).
     pub(crate) fn adopt(fd: OwnedFd) -> Socket {
         if let Err(e) = sys::set_nonblocking(fd.as_raw_fd(), true) {
-            log::warn!("threadlet: cannot make fd {} nonblocking ({e}); IO on it may block its worker", fd.as_raw_fd());
+            log::warn!(
+                "threadlet: cannot make fd {} nonblocking ({e}); IO on it may block its worker",
+                fd.as_raw_fd()
+            );
         }
         Socket::from_nonblocking(fd)
     }
@@ -163,7 +166,9 @@ impl Socket {
         reason: &'static &'static str,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let deadline = self.timeout(dir).and_then(|t| Instant::now().checked_add(t));
+        let deadline = self
+            .timeout(dir)
+            .and_then(|t| Instant::now().checked_add(t));
         self.io_until(dir, deadline, reason, op)
     }
 
@@ -176,15 +181,32 @@ impl Socket {
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         let nonblocking = self.state.nonblocking.load(Ordering::Relaxed);
-        io_loop(&self.state.reg, self.raw(), dir, deadline, nonblocking, reason, op)
+        io_loop(
+            &self.state.reg,
+            self.raw(),
+            dir,
+            deadline,
+            nonblocking,
+            reason,
+            op,
+        )
     }
 
-    pub(crate) fn recv(&self, buf: &mut [u8], flags: libc::c_int, reason: &'static &'static str) -> io::Result<usize> {
+    pub(crate) fn recv(
+        &self,
+        buf: &mut [u8],
+        flags: libc::c_int,
+        reason: &'static &'static str,
+    ) -> io::Result<usize> {
         let fd = self.raw();
         self.io(Direction::Read, reason, || sys::recv(fd, buf, flags))
     }
 
-    pub(crate) fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>], reason: &'static &'static str) -> io::Result<usize> {
+    pub(crate) fn read_vectored(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        reason: &'static &'static str,
+    ) -> io::Result<usize> {
         let fd = self.raw();
         self.io(Direction::Read, reason, || sys::readv(fd, bufs))
     }
@@ -194,7 +216,11 @@ impl Socket {
         self.io(Direction::Write, reason, || sys::send(fd, buf))
     }
 
-    pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>], reason: &'static &'static str) -> io::Result<usize> {
+    pub(crate) fn write_vectored(
+        &self,
+        bufs: &[IoSlice<'_>],
+        reason: &'static &'static str,
+    ) -> io::Result<usize> {
         let fd = self.raw();
         self.io(Direction::Write, reason, || sys::sendmsg(fd, bufs))
     }
@@ -216,7 +242,11 @@ impl Socket {
     /// exhaustion the caller is parked for a back-off that grows while the
     /// condition persists, then the error is returned (so even a loop that
     /// ignores errors never spins).
-    pub(crate) fn accept<R>(&self, reason: &'static &'static str, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    pub(crate) fn accept<R>(
+        &self,
+        reason: &'static &'static str,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
         let result = self.io(Direction::Read, reason, || loop {
             match op() {
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
@@ -229,8 +259,17 @@ impl Socket {
                     self.state.backoff_ms.store(0, Ordering::Relaxed);
                 }
             }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
-                let ms = self.state.backoff_ms.load(Ordering::Relaxed).clamp(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) =>
+            {
+                let ms = self
+                    .state
+                    .backoff_ms
+                    .load(Ordering::Relaxed)
+                    .clamp(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
                 self.state
                     .backoff_ms
                     .store((ms * 2).min(BACKOFF_MAX_MS), Ordering::Relaxed);
@@ -298,13 +337,17 @@ macro_rules! fd_traits {
             unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> Self {
                 // SAFETY: the caller hands over an owned, open fd.
                 let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-                $ty { sock: $crate::net::source::Socket::adopt(fd) }
+                $ty {
+                    sock: $crate::net::source::Socket::adopt(fd),
+                }
             }
         }
         impl From<std::os::fd::OwnedFd> for $ty {
             /// Takes ownership of the fd and makes it nonblocking.
             fn from(fd: std::os::fd::OwnedFd) -> Self {
-                $ty { sock: $crate::net::source::Socket::adopt(fd) }
+                $ty {
+                    sock: $crate::net::source::Socket::adopt(fd),
+                }
             }
         }
         impl From<$ty> for std::os::fd::OwnedFd {
@@ -317,7 +360,9 @@ macro_rules! fd_traits {
             /// Adopts a std socket (it is made nonblocking at the OS level;
             /// blocking behaviour is emulated).
             fn from(value: $std) -> Self {
-                $ty { sock: $crate::net::source::Socket::adopt(value.into()) }
+                $ty {
+                    sock: $crate::net::source::Socket::adopt(value.into()),
+                }
             }
         }
         impl $ty {

@@ -94,7 +94,9 @@ pub(crate) fn shutdown(fd: RawFd, how: Shutdown) -> io::Result<()> {
 pub(crate) fn set_linger(fd: RawFd, linger: Option<Duration>) -> io::Result<()> {
     let value = libc::linger {
         l_onoff: linger.is_some() as libc::c_int,
-        l_linger: linger.map_or(0, |d| d.as_secs().min(libc::c_int::MAX as u64) as libc::c_int),
+        l_linger: linger.map_or(0, |d| {
+            d.as_secs().min(libc::c_int::MAX as u64) as libc::c_int
+        }),
     };
     // SAFETY: `value` is a valid `linger` for the call; the length matches.
     cvt_int(unsafe {
@@ -149,7 +151,9 @@ pub(crate) fn poll_once(fd: RawFd, dir: Direction, timeout_ms: libc::c_int) -> i
     if n > 0 && pfd.revents & libc::POLLNVAL != 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("fd {fd} is not open (poll reported POLLNVAL); was it closed while still in use?"),
+            format!(
+                "fd {fd} is not open (poll reported POLLNVAL); was it closed while still in use?"
+            ),
         ));
     }
     Ok(n > 0)

@@ -93,7 +93,14 @@ impl TcpListener {
         let listener = self.sock.as_std::<mio::net::TcpListener>();
         self.sock
             .accept(ACCEPT, || listener.accept())
-            .map(|(s, addr)| (TcpStream { sock: Socket::from_nonblocking(OwnedFd::from(s)) }, addr))
+            .map(|(s, addr)| {
+                (
+                    TcpStream {
+                        sock: Socket::from_nonblocking(OwnedFd::from(s)),
+                    },
+                    addr,
+                )
+            })
     }
 
     /// An endless iterator of `accept` results.
@@ -144,7 +151,10 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
         } else {
             ""
         };
-        annotate(e, format_args!("cannot bind a TCP listener to {addr}{hint}"))
+        annotate(
+            e,
+            format_args!("cannot bind a TCP listener to {addr}{hint}"),
+        )
     };
     let listener = mio::net::TcpListener::bind(addr).map_err(fail)?;
     let fd = OwnedFd::from(listener);
@@ -254,7 +264,9 @@ impl TcpStream {
 
     /// Sets `TCP_NODELAY`.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.sock.as_std::<std::net::TcpStream>().set_nodelay(nodelay)
+        self.sock
+            .as_std::<std::net::TcpStream>()
+            .set_nodelay(nodelay)
     }
 
     /// Reads `TCP_NODELAY`.
@@ -300,21 +312,22 @@ fn connect_one(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStr
     };
     let stream = mio::net::TcpStream::connect(addr).map_err(fail)?;
     let sock = Socket::from_nonblocking(OwnedFd::from(stream));
-    let std = sock.as_std::<std::net::TcpStream>();
     // Writable means the connect finished: SO_ERROR says how; a wake while it
     // is still in progress (no error, no peer yet) parks again.
     sock.io_until(Direction::Write, deadline, CONNECT, || {
+        let std = sock.as_std::<std::net::TcpStream>();
         if let Some(e) = std.take_error()? {
             return Err(e);
         }
         match std.peer_addr() {
             Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
             Err(e) => Err(e),
         }
     })
     .map_err(fail)?;
-    drop(std);
     Ok(TcpStream { sock })
 }
 

@@ -50,7 +50,12 @@ impl UdpSocket {
                         sock: Socket::from_nonblocking(OwnedFd::from(s)),
                     })
                 }
-                Err(e) => last = Some(annotate(e, format_args!("cannot bind a UDP socket to {addr}"))),
+                Err(e) => {
+                    last = Some(annotate(
+                        e,
+                        format_args!("cannot bind a UDP socket to {addr}"),
+                    ))
+                }
             }
         }
         Err(last.expect("resolve returns at least one address"))
@@ -72,7 +77,8 @@ impl UdpSocket {
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let addr = resolve(addr, "UdpSocket::send_to")?[0];
         let std = self.sock.as_std::<Std>();
-        self.sock.io(Direction::Write, SEND, || std.send_to(buf, addr))
+        self.sock
+            .io(Direction::Write, SEND, || std.send_to(buf, addr))
     }
 
     /// The connected peer's address.
@@ -164,22 +170,30 @@ impl UdpSocket {
 
     /// Joins an IPv4 multicast group.
     pub fn join_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
-        self.sock.as_std::<Std>().join_multicast_v4(multiaddr, interface)
+        self.sock
+            .as_std::<Std>()
+            .join_multicast_v4(multiaddr, interface)
     }
 
     /// Joins an IPv6 multicast group.
     pub fn join_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
-        self.sock.as_std::<Std>().join_multicast_v6(multiaddr, interface)
+        self.sock
+            .as_std::<Std>()
+            .join_multicast_v6(multiaddr, interface)
     }
 
     /// Leaves an IPv4 multicast group.
     pub fn leave_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
-        self.sock.as_std::<Std>().leave_multicast_v4(multiaddr, interface)
+        self.sock
+            .as_std::<Std>()
+            .leave_multicast_v4(multiaddr, interface)
     }
 
     /// Leaves an IPv6 multicast group.
     pub fn leave_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
-        self.sock.as_std::<Std>().leave_multicast_v6(multiaddr, interface)
+        self.sock
+            .as_std::<Std>()
+            .leave_multicast_v6(multiaddr, interface)
     }
 
     /// Takes the pending socket error (`SO_ERROR`).
@@ -194,7 +208,12 @@ impl UdpSocket {
         for addr in resolve(addr, "UdpSocket::connect")? {
             match std.connect(addr) {
                 Ok(()) => return Ok(()),
-                Err(e) => last = Some(annotate(e, format_args!("cannot connect a UDP socket to {addr}"))),
+                Err(e) => {
+                    last = Some(annotate(
+                        e,
+                        format_args!("cannot connect a UDP socket to {addr}"),
+                    ))
+                }
             }
         }
         Err(last.expect("resolve returns at least one address"))

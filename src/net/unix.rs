@@ -83,17 +83,24 @@ impl UnixListener {
     /// Binds a listener to the socket file `path`.
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
         let path = path.as_ref();
-        let l = mio::net::UnixListener::bind(path).map_err(|e| path_error(e, "cannot bind a Unix listener to", path))?;
-        Ok(UnixListener {
-            sock: Socket::from_nonblocking(OwnedFd::from(l)),
-        })
+        let l = mio::net::UnixListener::bind(path)
+            .map_err(|e| path_error(e, "cannot bind a Unix listener to", path))?;
+        UnixListener::listening(OwnedFd::from(l))
     }
 
     /// Binds a listener to `addr` (a path or, on Linux, an abstract name).
     pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixListener> {
-        let l = mio::net::UnixListener::bind_addr(addr).map_err(|e| addr_error(e, "cannot bind a Unix listener to", addr))?;
+        let l = mio::net::UnixListener::bind_addr(addr)
+            .map_err(|e| addr_error(e, "cannot bind a Unix listener to", addr))?;
+        UnixListener::listening(OwnedFd::from(l))
+    }
+
+    /// Wraps a bound, listening socket, raising its backlog to 1024 (std
+    /// and mio use 128, which a burst of connects overflows).
+    fn listening(fd: OwnedFd) -> io::Result<UnixListener> {
+        super::sys_listen(&fd, 1024)?;
         Ok(UnixListener {
-            sock: Socket::from_nonblocking(OwnedFd::from(l)),
+            sock: Socket::from_nonblocking(fd),
         })
     }
 
@@ -103,7 +110,14 @@ impl UnixListener {
         let listener = self.sock.as_std::<mio::net::UnixListener>();
         self.sock
             .accept(ACCEPT, || listener.accept())
-            .map(|(s, addr)| (UnixStream { sock: Socket::from_nonblocking(OwnedFd::from(s)) }, addr))
+            .map(|(s, addr)| {
+                (
+                    UnixStream {
+                        sock: Socket::from_nonblocking(OwnedFd::from(s)),
+                    },
+                    addr,
+                )
+            })
     }
 
     /// An endless iterator of `accept` results.
@@ -120,7 +134,9 @@ impl UnixListener {
 
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.as_std::<std::os::unix::net::UnixListener>().local_addr()
+        self.sock
+            .as_std::<std::os::unix::net::UnixListener>()
+            .local_addr()
     }
 
     /// Emulated nonblocking mode (`accept` returns `WouldBlock`).
@@ -131,7 +147,9 @@ impl UnixListener {
 
     /// Takes the pending socket error.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.as_std::<std::os::unix::net::UnixListener>().take_error()
+        self.sock
+            .as_std::<std::os::unix::net::UnixListener>()
+            .take_error()
     }
 }
 
@@ -143,7 +161,9 @@ impl Iterator for Incoming<'_> {
 }
 
 /// Retries a nonblocking Unix connect while the listener's backlog is full.
-fn connect_retrying(mut connect: impl FnMut() -> io::Result<mio::net::UnixStream>) -> io::Result<UnixStream> {
+fn connect_retrying(
+    mut connect: impl FnMut() -> io::Result<mio::net::UnixStream>,
+) -> io::Result<UnixStream> {
     let mut pause = Duration::from_millis(1);
     loop {
         match connect() {
@@ -166,12 +186,14 @@ impl UnixStream {
     /// Connects to the socket file `path`.
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         let path = path.as_ref();
-        connect_retrying(|| mio::net::UnixStream::connect(path)).map_err(|e| path_error(e, "cannot connect to", path))
+        connect_retrying(|| mio::net::UnixStream::connect(path))
+            .map_err(|e| path_error(e, "cannot connect to", path))
     }
 
     /// Connects to `addr` (a path or an abstract name).
     pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
-        connect_retrying(|| mio::net::UnixStream::connect_addr(addr)).map_err(|e| addr_error(e, "cannot connect to", addr))
+        connect_retrying(|| mio::net::UnixStream::connect_addr(addr))
+            .map_err(|e| addr_error(e, "cannot connect to", addr))
     }
 
     /// A connected pair of streams.
@@ -196,12 +218,16 @@ impl UnixStream {
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.as_std::<std::os::unix::net::UnixStream>().local_addr()
+        self.sock
+            .as_std::<std::os::unix::net::UnixStream>()
+            .local_addr()
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.as_std::<std::os::unix::net::UnixStream>().peer_addr()
+        self.sock
+            .as_std::<std::os::unix::net::UnixStream>()
+            .peer_addr()
     }
 
     /// Read timeout (`TimedOut` when it expires). `Some(ZERO)` is `InvalidInput`.
@@ -232,7 +258,9 @@ impl UnixStream {
 
     /// Takes the pending socket error.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.as_std::<std::os::unix::net::UnixStream>().take_error()
+        self.sock
+            .as_std::<std::os::unix::net::UnixStream>()
+            .take_error()
     }
 
     /// Shuts down one or both directions; parked fibers wake and see EOF or
@@ -295,7 +323,8 @@ impl UnixDatagram {
     /// A datagram socket bound to the socket file `path`.
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
         let path = path.as_ref();
-        let s = mio::net::UnixDatagram::bind(path).map_err(|e| path_error(e, "cannot bind a Unix datagram socket to", path))?;
+        let s = mio::net::UnixDatagram::bind(path)
+            .map_err(|e| path_error(e, "cannot bind a Unix datagram socket to", path))?;
         Ok(UnixDatagram {
             sock: Socket::from_nonblocking(OwnedFd::from(s)),
         })
@@ -303,7 +332,8 @@ impl UnixDatagram {
 
     /// A datagram socket bound to `addr`.
     pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixDatagram> {
-        let s = mio::net::UnixDatagram::bind_addr(addr).map_err(|e| addr_error(e, "cannot bind a Unix datagram socket to", addr))?;
+        let s = mio::net::UnixDatagram::bind_addr(addr)
+            .map_err(|e| addr_error(e, "cannot bind a Unix datagram socket to", addr))?;
         Ok(UnixDatagram {
             sock: Socket::from_nonblocking(OwnedFd::from(s)),
         })
@@ -388,7 +418,9 @@ impl UnixDatagram {
         self.sock
             .io(Direction::Write, WRITE, || std.send_to(buf, path))
             .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => path_error(e, "cannot send to", path),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                    path_error(e, "cannot send to", path)
+                }
                 _ => e,
             })
     }
@@ -396,7 +428,8 @@ impl UnixDatagram {
     /// Sends to `addr`.
     pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
         let std = self.sock.as_std::<StdDgram>();
-        self.sock.io(Direction::Write, WRITE, || std.send_to_addr(buf, addr))
+        self.sock
+            .io(Direction::Write, WRITE, || std.send_to_addr(buf, addr))
     }
 
     /// Sends to the connected peer.

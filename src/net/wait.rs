@@ -135,11 +135,6 @@ impl Registration {
         self.cell.get()?.as_ref().filter(|r| !r.io.is_shutdown())
     }
 
-    /// Was a registration attempted (successfully or not)?
-    fn attempted(&self) -> bool {
-        self.cell.get().is_some()
-    }
-
     /// Registers `fd` with the calling fiber's runtime unless that was tried
     /// before; returns the live registration, if any.
     pub(crate) fn register(&self, fd: RawFd) -> Option<&Registered> {
@@ -228,16 +223,19 @@ pub(crate) fn io_loop<R>(
         }
         let (r, seen) = match (live, seen) {
             (Some(r), Some(seen)) => (r, Some(seen)),
-            _ if reg.attempted() => {
-                // Registration failed earlier, or its reactor closed.
-                sys::poll_until(fd, dir, deadline)?;
-                continue;
-            }
-            // Fresh registration: its readiness starts empty and the add
-            // reports any readiness the fd has by then, so nothing to clear.
+            // Not registered when `seen` was read: register now. A fresh
+            // registration starts with no readiness and the add reports any
+            // readiness the fd has by then, so there is nothing to clear (and
+            // if another waiter registered it meanwhile, not clearing costs
+            // at most one more try of the syscall).
             _ => match reg.register(fd) {
                 Some(r) => (r, None),
-                None => continue,
+                None => {
+                    // Registration failed (now or earlier), or its reactor
+                    // has closed: wait like a plain thread.
+                    sys::poll_until(fd, dir, deadline)?;
+                    continue;
+                }
             },
         };
         if let Some(seen) = seen {
@@ -250,7 +248,12 @@ pub(crate) fn io_loop<R>(
 /// Publishes the caller as a waiter of `io` for `dir`, parks unless `io` is
 /// ready for `dir` by then, and unpublishes. Unwinds if the fiber was
 /// cancelled (with no waiter published).
-pub(crate) fn wait_on(io: &ScheduledIo, dir: Direction, deadline: Option<Instant>, reason: &'static &'static str) {
+pub(crate) fn wait_on(
+    io: &ScheduledIo,
+    dir: Direction,
+    deadline: Option<Instant>,
+    reason: &'static &'static str,
+) {
     let me = Unparker::current();
     io.add_waiter(dir, me.clone());
     if !ScheduledIo::is_ready(io.readiness(), dir) {

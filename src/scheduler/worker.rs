@@ -5,8 +5,11 @@
 //! 2. every 61st tick: the global injector first (fairness for spawns from
 //!    outside), and a non-blocking peek at the reactor if nobody polls (at
 //!    most every 100 µs);
-//! 3. the private run queue, then the inbox (wakes from other threads);
-//! 4. the fresh deque (own spawns), then the injector;
+//! 3. the inbox (wakes from other threads) is moved to the back of the
+//!    private run queue whenever it is not empty;
+//! 4. on every other tick the fresh deque (own spawns) first, then the run
+//!    queue, then the fresh deque, then the injector — so new fibers and
+//!    woken ones share the worker and neither starves;
 //! 5. as a *searcher*: steal half of a random sibling's fresh deque, a few
 //!    rounds with a pause between;
 //! 6. idle: block in the reactor if nobody else does, else park the thread,
@@ -100,10 +103,20 @@ impl Local {
                 return Some(f);
             }
         }
-        if let Some(f) = self.run_queue.borrow_mut().pop_front() {
-            return Some(f);
+        // Wakes from other threads join the FIFO run queue as soon as they
+        // arrive, so a worker whose local fibers keep each other busy still
+        // serves them in turn.
+        if !self.worker().inbox.is_empty() {
+            self.drain_inbox();
         }
-        if let Some(f) = self.take_inbox() {
+        // Fresh fibers (new connection handlers, say) get every other turn
+        // when both kinds are waiting, so neither can starve the other.
+        if tick % 2 == 0 {
+            if let Some(f) = self.fresh.pop() {
+                return Some(f);
+            }
+        }
+        if let Some(f) = self.run_queue.borrow_mut().pop_front() {
             return Some(f);
         }
         if let Some(f) = self.fresh.pop() {
@@ -124,22 +137,23 @@ impl Local {
         }
     }
 
-    fn take_inbox(&self) -> Option<FiberRef> {
+    /// Moves the inbox's fibers (up to a batch) to the back of the run queue.
+    fn drain_inbox(&self) {
         let inbox = &self.worker().inbox;
-        let mut first = None;
-        loop {
+        let mut queue = self.run_queue.borrow_mut();
+        for _ in 0..256 {
             match inbox.steal() {
-                Steal::Success(f) => match first {
-                    None => first = Some(f),
-                    Some(_) => self.run_queue.borrow_mut().push_back(f),
-                },
-                Steal::Empty => return first,
+                Steal::Success(f) => queue.push_back(f),
+                Steal::Empty => return,
                 Steal::Retry => continue,
             }
-            if self.run_queue.borrow().len() >= 128 {
-                return first;
-            }
         }
+    }
+
+    /// The first fiber of the inbox, the rest queued behind it.
+    fn take_inbox(&self) -> Option<FiberRef> {
+        self.drain_inbox();
+        self.run_queue.borrow_mut().pop_front()
     }
 
     fn steal_injector(&self) -> Option<FiberRef> {
