@@ -75,7 +75,8 @@
 //! +use threadlet::spawn;
 //! ```
 //!
-//! and run `main`'s body inside [`run`]. Everything that takes `Read + Write`
+//! and run `main`'s body inside [`run`] — [`migration`] walks through a
+//! complete server and lists every behaviour that differs from std. Everything that takes `Read + Write`
 //! (`BufReader`, rustls' `StreamOwned`, tungstenite, serde_json readers) works
 //! unchanged on fiber sockets. `std::sync::Mutex` still works but blocks the
 //! whole worker while contended; [`sync::Mutex`] parks only the fiber.
@@ -161,6 +162,9 @@ mod blocking;
 pub mod fs;
 pub mod signal;
 mod future;
+
+#[doc = include_str!("../docs/migration.md")]
+pub mod migration {}
 
 pub use fiber::{spawn, yield_now, JoinHandle};
 pub use runtime::{run, Runtime};
