@@ -208,7 +208,11 @@ impl Header {
         let me = {
             let me = thread_key();
             let other = self.running_on.swap(me, Ordering::AcqRel);
-            assert_eq!(other, 0, "fiber {:?} resumed while already running (double resume)", self.id);
+            assert_eq!(
+                other, 0,
+                "fiber {:?} resumed while already running (double resume)",
+                self.id
+            );
             me
         };
         // SAFETY: exclusive access per this function's contract.
@@ -508,7 +512,12 @@ impl Builder {
         self.spawn_inner(exec, local, f)
     }
 
-    fn spawn_inner<F, T>(self, exec: Arc<dyn Executor>, pinned: bool, f: F) -> io::Result<JoinHandle<T>>
+    fn spawn_inner<F, T>(
+        self,
+        exec: Arc<dyn Executor>,
+        pinned: bool,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
@@ -561,7 +570,10 @@ impl Builder {
 }
 
 /// The code that runs at the bottom of every fiber's stack.
-fn fiber_body<F, T>(f: F, packet: Arc<Packet<T>>) -> impl FnOnce(&Yielder<(), Suspend>, ()) + 'static
+fn fiber_body<F, T>(
+    f: F,
+    packet: Arc<Packet<T>>,
+) -> impl FnOnce(&Yielder<(), Suspend>, ()) + 'static
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
@@ -580,7 +592,9 @@ where
             panic::catch_unwind(AssertUnwindSafe(f))
         };
         // Fiber-locals are destroyed on the fiber, like thread-locals at exit.
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| local::Locals::clear_from(|| header.locals_ptr())));
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            local::Locals::clear_from(|| header.locals_ptr())
+        }));
         // Count it finished before `join` can return, so `stats()` and
         // `dump()` taken after a join never still show it.
         header.finished.store(true, Ordering::Release);
@@ -637,7 +651,9 @@ where
 /// # Panics
 /// When not called from a fiber.
 pub fn current() -> Fiber {
-    try_current().expect("fiber::current() called outside a fiber; run your code with `threadlet::run(|| ...)`")
+    try_current().expect(
+        "fiber::current() called outside a fiber; run your code with `threadlet::run(|| ...)`",
+    )
 }
 
 /// The handle of the calling fiber, or `None` on a plain thread.

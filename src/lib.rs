@@ -147,21 +147,21 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 // Layers, lowest first; a module only uses the ones above it in this list.
-mod stack;
+mod blocking;
 mod context;
 pub mod fiber;
+pub mod fs;
+mod future;
+pub mod io;
+pub mod net;
 mod park;
 mod reactor;
-pub mod time;
-mod scheduler;
 pub mod runtime;
-pub mod sync;
-pub mod net;
-pub mod io;
-mod blocking;
-pub mod fs;
+mod scheduler;
 pub mod signal;
-mod future;
+mod stack;
+pub mod sync;
+pub mod time;
 
 #[doc = include_str!("../docs/migration.md")]
 pub mod migration {}
@@ -170,4 +170,7 @@ pub use fiber::{spawn, yield_now, JoinHandle};
 pub use runtime::{run, Runtime};
 
 // re-exports: net/io (helper-net edits this line only)
-pub use blocking::{set_max_blocking_threads, unblock}; pub use future::block_on; #[doc(hidden)] pub use blocking::{blocking_threads, set_blocking_idle_timeout}; // re-exports: blocking/fs/future (helper-blocking edits this line only)
+#[doc(hidden)]
+pub use blocking::{blocking_threads, set_blocking_idle_timeout};
+pub use blocking::{set_max_blocking_threads, unblock};
+pub use future::block_on; // re-exports: blocking/fs/future (helper-blocking edits this line only)

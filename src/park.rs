@@ -183,8 +183,8 @@ fn park_in_place(fiber: &Header, deadline: Option<Instant>) {
 /// Unwinds the current fiber with a [`Cancelled`] payload if it was cancelled
 /// (and is not already unwinding). Call it where no waiter is published.
 pub(crate) fn check_cancel() {
-    let cancelled =
-        context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled())) && !thread::panicking();
+    let cancelled = context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled()))
+        && !thread::panicking();
     if cancelled {
         std::panic::resume_unwind(Box::new(Cancelled));
     }

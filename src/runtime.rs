@@ -180,8 +180,8 @@ impl Runtime {
 
     fn shutdown(&mut self) {
         self.shared.begin_shutdown();
-        let on_own_worker = scheduler::Local::current()
-            .is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared));
+        let on_own_worker =
+            scheduler::Local::current().is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared));
         if on_own_worker {
             // Dropped from one of its own fibers: the workers cannot be
             // joined from here; they exit on their own once drained.
@@ -270,7 +270,10 @@ impl Handle {
         let s = &self.shared;
         Stats {
             fibers_alive: s.alive(),
-            fibers_spawned: s.counters.spawned.load(std::sync::atomic::Ordering::Relaxed),
+            fibers_spawned: s
+                .counters
+                .spawned
+                .load(std::sync::atomic::Ordering::Relaxed),
             workers: s.worker_count(),
             stalls: s.counters.stalls.load(std::sync::atomic::Ordering::Relaxed),
         }
@@ -379,8 +382,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let runtime = Runtime::new()
-        .unwrap_or_else(|e| panic!("threadlet::run: cannot start the runtime: {e}"));
+    let runtime =
+        Runtime::new().unwrap_or_else(|e| panic!("threadlet::run: cannot start the runtime: {e}"));
     let result = runtime.spawn(f).join();
     drop(runtime);
     match result {

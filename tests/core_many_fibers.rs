@@ -13,7 +13,10 @@ use threadlet::Runtime;
 fn madvise_guard_supported() -> bool {
     // MADV_GUARD_INSTALL arrived in Linux 6.13.
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (6, 13)
 }
@@ -102,7 +105,11 @@ fn row19_mprotect_cap_is_an_error_not_a_crash() {
     let out = common::run_child("row19_mprotect_cap_is_an_error_not_a_crash", "cap", &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child crashed: {:?}\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "child crashed: {:?}\n{stderr}",
+        out.status
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.split_once("OUTCOME ").map(|(_, rest)| rest))

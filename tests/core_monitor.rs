@@ -43,13 +43,16 @@ fn row14_cpu_loop_is_reported_and_new_work_flows() {
     let s = spinning.clone();
     let spinner = rt
         .handle()
-        .spawn_with(threadlet::fiber::Builder::new().name("spinner".into()), move || {
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(2) {
-                std::hint::spin_loop();
-            }
-            s.store(false, Ordering::Release);
-        })
+        .spawn_with(
+            threadlet::fiber::Builder::new().name("spinner".into()),
+            move || {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(2) {
+                    std::hint::spin_loop();
+                }
+                s.store(false, Ordering::Release);
+            },
+        )
         .unwrap();
     // New fibers, spawned while the spinner holds its worker, all complete.
     let mut done_during_spin = 0;
@@ -62,12 +65,20 @@ fn row14_cpu_loop_is_reported_and_new_work_flows() {
             done_during_spin += 1;
         }
     }
-    assert!(done_during_spin > 0, "no new fiber ran while the spinner held its worker");
+    assert!(
+        done_during_spin > 0,
+        "no new fiber ran while the spinner held its worker"
+    );
     spinner.join().unwrap();
-    assert!(rt.stats().stalls >= 1, "stall not counted: {:?}", rt.stats());
+    assert!(
+        rt.stats().stalls >= 1,
+        "stall not counted: {:?}",
+        rt.stats()
+    );
     let logs = CAPTURE.0.lock().unwrap();
     assert!(
-        logs.iter().any(|l| l.contains("'spinner'") && l.contains("worker")),
+        logs.iter()
+            .any(|l| l.contains("'spinner'") && l.contains("worker")),
         "no warning naming the fiber: {logs:?}"
     );
 }
@@ -102,6 +113,9 @@ fn row8_std_lock_across_park_is_reported() {
     let out = common::run_child("row8_std_lock_across_park_is_reported", "std-lock", &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("STALLS 1"), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains("STALLS 1"),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
     assert!(stderr.contains("'blocked-on-std-lock'"), "stderr: {stderr}");
 }

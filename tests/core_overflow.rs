@@ -56,7 +56,8 @@ fn row12_custom_stack_size_is_reported() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.signal(), Some(libc::SIGABRT), "stderr: {stderr}");
     assert!(
-        stderr.contains("fiber '<unnamed>' (id ") && stderr.contains("overflowed its stack of 64 KiB"),
+        stderr.contains("fiber '<unnamed>' (id ")
+            && stderr.contains("overflowed its stack of 64 KiB"),
         "stderr: {stderr}"
     );
 }

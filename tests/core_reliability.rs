@@ -52,7 +52,11 @@ fn row1_spawns_from_plain_threads_all_run() {
 fn row2_ping_pong_never_double_resumes() {
     use std::sync::atomic::AtomicU32;
     let rt = Runtime::builder().workers(2).build().unwrap();
-    let rounds: u32 = if cfg!(debug_assertions) { 20_000 } else { 200_000 };
+    let rounds: u32 = if cfg!(debug_assertions) {
+        20_000
+    } else {
+        200_000
+    };
     rt.block_on(move || {
         let mut joins = Vec::new();
         for _ in 0..8 {

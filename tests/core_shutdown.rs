@@ -46,7 +46,11 @@ fn row11_shutdown_unwinds_parked_fibers_and_closes_fds() {
         }
         threadlet::fiber::sleep(Duration::from_millis(20));
     });
-    assert_eq!(drops.load(Ordering::SeqCst), 350, "every fiber's captures dropped");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        350,
+        "every fiber's captures dropped"
+    );
     assert_eq!(common::fd_count(), fds_before, "runtime fds closed");
     // Stack slabs are unmapped: back to within a few mappings of the start
     // (the allocator may keep an arena or two).

@@ -37,11 +37,17 @@ fn stack_size_zero_is_clamped_and_absurd_is_an_error() {
     threadlet::run(|| {
         let small = Builder::new().stack_size(0).spawn(|| 1 + 1).unwrap();
         assert_eq!(small.join().unwrap(), 2);
-        let err = Builder::new().stack_size(usize::MAX).spawn(|| ()).unwrap_err();
+        let err = Builder::new()
+            .stack_size(usize::MAX)
+            .spawn(|| ())
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(err.to_string().contains("stack"), "{err}");
     });
-    let err = Runtime::builder().stack_size(usize::MAX).build().unwrap_err();
+    let err = Runtime::builder()
+        .stack_size(usize::MAX)
+        .build()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 
@@ -185,7 +191,12 @@ fn fiber_locals_are_per_fiber() {
     });
     // On a plain thread the key is per thread.
     COUNTER.with(|c| c.set(5));
-    assert_eq!(std::thread::spawn(|| COUNTER.with(|c| c.get())).join().unwrap(), 0);
+    assert_eq!(
+        std::thread::spawn(|| COUNTER.with(|c| c.get()))
+            .join()
+            .unwrap(),
+        0
+    );
     assert_eq!(COUNTER.with(|c| c.get()), 5);
 }
 
@@ -210,7 +221,8 @@ fn two_runs_at_once_are_independent() {
 
 #[test]
 fn run_reraises_the_closure_panic() {
-    let err = std::panic::catch_unwind(|| threadlet::run(|| panic!("boom on purpose"))).unwrap_err();
+    let err =
+        std::panic::catch_unwind(|| threadlet::run(|| panic!("boom on purpose"))).unwrap_err();
     assert_eq!(err.downcast_ref::<&str>(), Some(&"boom on purpose"));
 }
 
@@ -263,7 +275,10 @@ fn stats_and_dump_describe_the_fibers() {
 #[test]
 fn timeout_returns_value_or_cancels() {
     threadlet::run(|| {
-        assert_eq!(threadlet::time::timeout(Duration::from_secs(10), || 7).unwrap(), 7);
+        assert_eq!(
+            threadlet::time::timeout(Duration::from_secs(10), || 7).unwrap(),
+            7
+        );
         let dropped = Arc::new(AtomicUsize::new(0));
         let d = dropped.clone();
         let err = threadlet::time::timeout(Duration::from_millis(10), move || {

@@ -36,7 +36,10 @@ fn push_vs_sleep(as_searcher: bool) {
         let saw_work = queue.load(Ordering::Relaxed) == 1;
         producer.join().unwrap();
         if !saw_work {
-            assert!(!sleep.is_asleep(), "worker sleeps, work queued, nobody woke it");
+            assert!(
+                !sleep.is_asleep(),
+                "worker sleeps, work queued, nobody woke it"
+            );
             assert_eq!(claimed.load(Ordering::SeqCst), 1);
         }
         let searcher = sleep.wake_up();

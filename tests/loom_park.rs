@@ -29,7 +29,11 @@ fn park_vs_wakers(wakers: usize) {
                 thread::spawn(move || {
                     if st.unpark() == Wake::Schedule {
                         // Scheduling is only legal after the worker committed.
-                        assert_eq!(committed.load(Ordering::SeqCst), 1, "scheduled before commit");
+                        assert_eq!(
+                            committed.load(Ordering::SeqCst),
+                            1,
+                            "scheduled before commit"
+                        );
                         resumes.fetch_add(1, Ordering::SeqCst);
                     }
                 })
@@ -50,7 +54,10 @@ fn park_vs_wakers(wakers: usize) {
         }
         let resumed = resumes.load(Ordering::SeqCst);
         if suspended {
-            assert_eq!(resumed, 1, "one park, {wakers} wakes: resumed {resumed} times");
+            assert_eq!(
+                resumed, 1,
+                "one park, {wakers} wakes: resumed {resumed} times"
+            );
         } else {
             assert_eq!(resumed, 0, "a consumed token must not also schedule");
         }

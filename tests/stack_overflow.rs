@@ -254,6 +254,24 @@ fn alloc_free_reuse() {
     pool.free(small, Some(&mut cache));
 }
 
+/// `release_free` (runtime shutdown) unmaps a slab once all its stacks are
+/// back on the shared list, even though the pool itself lives on.
+#[test]
+fn release_free_unmaps_idle_slabs() {
+    let pool = StackPool::new(DEFAULT_STACK_SIZE, StackGuard::Auto);
+    let mut cache = StackCache::new();
+    let stack = pool.alloc(DEFAULT_STACK_SIZE, Some(&mut cache)).unwrap();
+    let (lo, hi) = (stack.limit().get(), stack.base().get());
+    pool.free(stack, Some(&mut cache));
+    cache.drain_into(&pool);
+    assert!(any_mapped(&mapped_ranges(), lo, hi), "slab still cached");
+    pool.release_free();
+    assert!(!any_mapped(&mapped_ranges(), lo, hi), "slab not unmapped");
+    // The pool still works afterwards.
+    let again = pool.alloc(DEFAULT_STACK_SIZE, None).unwrap();
+    pool.free(again, None);
+}
+
 /// Threads with their own caches share one pool: no stack is ever handed out twice.
 #[test]
 fn concurrent_alloc_free() {

@@ -67,12 +67,10 @@ impl ParkState {
     /// `true`: now PARKED_IN_PLACE, wait with [`ParkState::is_parked_in_place`].
     /// `false`: a token was pending and is consumed; do not wait.
     pub(crate) fn park_in_place(&self) -> bool {
-        match self.0.compare_exchange(
-            EMPTY,
-            PARKED_IN_PLACE,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
+        match self
+            .0
+            .compare_exchange(EMPTY, PARKED_IN_PLACE, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => true,
             Err(_) => {
                 self.0.store(EMPTY, Ordering::Relaxed);

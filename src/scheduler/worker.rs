@@ -270,7 +270,9 @@ impl Local {
         worker.running.store(fiber.id().as_u64(), Ordering::Relaxed);
         // Single writer (this thread): a plain store, no locked RMW.
         let switches = worker.switches.load(Ordering::Relaxed);
-        worker.switches.store(switches.wrapping_add(1), Ordering::Relaxed);
+        worker
+            .switches
+            .store(switches.wrapping_add(1), Ordering::Relaxed);
         context::set_current_fiber(Arc::as_ptr(&fiber));
         // SAFETY: the header (and the name its overflow info points to) lives
         // at least until the clear below: we hold a strong reference.
@@ -308,7 +310,9 @@ impl Local {
     fn finish(&self, fiber: FiberRef) {
         // SAFETY: the fiber finished on this worker, its only runner.
         if let Some(stack) = unsafe { fiber.take_stack() } {
-            self.shared.pool.free(stack, Some(&mut self.stacks.borrow_mut()));
+            self.shared
+                .pool
+                .free(stack, Some(&mut self.stacks.borrow_mut()));
         }
         lock(&self.worker().registry).remove(&fiber);
     }
@@ -365,7 +369,12 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
         local.idle();
     }
     context::set_worker_ptr(std::ptr::null());
-    let Local { shared, stacks, timers, .. } = local;
+    let Local {
+        shared,
+        stacks,
+        timers,
+        ..
+    } = local;
     drop(timers);
     stacks.borrow_mut().drain_into(&shared.pool);
 }

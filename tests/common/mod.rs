@@ -27,7 +27,9 @@ pub fn run_child(test_name: &str, role: &str, extra_env: &[(&str, &str)]) -> Out
 
 /// Number of open fds of this process.
 pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
 }
 
 /// Number of memory mappings of this process.
