@@ -218,6 +218,7 @@ impl<T: AsFd> Async<T> {
             None,
             false,
             ASYNC_READ,
+            |_| false,
             || op(io),
         )
     }
@@ -239,6 +240,7 @@ impl<T: AsFd> Async<T> {
             None,
             false,
             ASYNC_READ,
+            |_| false,
             || op(io),
         )
     }
@@ -253,6 +255,7 @@ impl<T: AsFd> Async<T> {
             None,
             false,
             ASYNC_WRITE,
+            |_| false,
             || op(io),
         )
     }
@@ -274,6 +277,7 @@ impl<T: AsFd> Async<T> {
             None,
             false,
             ASYNC_WRITE,
+            |_| false,
             || op(io),
         )
     }

@@ -166,10 +166,32 @@ impl Socket {
         reason: &'static &'static str,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
+        self.io_drained(dir, reason, |_| false, op)
+    }
+
+    /// Like [`Source::io`], with the stream's "this result drained the
+    /// socket" test (see `io_loop`).
+    fn io_drained<R>(
+        &self,
+        dir: Direction,
+        reason: &'static &'static str,
+        drained: impl Fn(&R) -> bool,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
         let deadline = self
             .timeout(dir)
             .and_then(|t| Instant::now().checked_add(t));
-        self.io_until(dir, deadline, reason, op)
+        let nonblocking = self.state.nonblocking.load(Ordering::Relaxed);
+        io_loop(
+            &self.state.reg,
+            self.raw(),
+            dir,
+            deadline,
+            nonblocking,
+            reason,
+            drained,
+            op,
+        )
     }
 
     /// Runs `op` through the wait loop with an explicit deadline.
@@ -188,10 +210,13 @@ impl Socket {
             deadline,
             nonblocking,
             reason,
+            |_| false,
             op,
         )
     }
 
+    /// Stream receive (`flags` 0 or `MSG_PEEK`). Only stream types call it:
+    /// a short read then means the socket buffer is empty.
     pub(crate) fn recv(
         &self,
         buf: &mut [u8],
@@ -199,7 +224,11 @@ impl Socket {
         reason: &'static &'static str,
     ) -> io::Result<usize> {
         let fd = self.raw();
-        self.io(Direction::Read, reason, || sys::recv(fd, buf, flags))
+        let len = buf.len();
+        let drains = move |n: &usize| flags == 0 && *n > 0 && *n < len;
+        self.io_drained(Direction::Read, reason, drains, || {
+            sys::recv(fd, buf, flags)
+        })
     }
 
     pub(crate) fn read_vectored(
@@ -208,12 +237,20 @@ impl Socket {
         reason: &'static &'static str,
     ) -> io::Result<usize> {
         let fd = self.raw();
-        self.io(Direction::Read, reason, || sys::readv(fd, bufs))
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        let drains = move |n: &usize| *n > 0 && *n < len;
+        self.io_drained(Direction::Read, reason, drains, || sys::readv(fd, bufs))
     }
 
     pub(crate) fn send(&self, buf: &[u8], reason: &'static &'static str) -> io::Result<usize> {
         let fd = self.raw();
-        self.io(Direction::Write, reason, || sys::send(fd, buf))
+        let len = buf.len();
+        self.io_drained(
+            Direction::Write,
+            reason,
+            move |n| *n < len,
+            || sys::send(fd, buf),
+        )
     }
 
     pub(crate) fn write_vectored(
@@ -222,7 +259,13 @@ impl Socket {
         reason: &'static &'static str,
     ) -> io::Result<usize> {
         let fd = self.raw();
-        self.io(Direction::Write, reason, || sys::sendmsg(fd, bufs))
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        self.io_drained(
+            Direction::Write,
+            reason,
+            move |n| *n < len,
+            || sys::sendmsg(fd, bufs),
+        )
     }
 
     /// `shutdown(2)`, then wakes the fibers parked on the shut directions so

@@ -6,7 +6,9 @@
 //! ```text
 //! loop:
 //!   seen = readiness word (if registered)      -- read BEFORE the syscall
-//!   r = syscall()                              -- always tried first
+//!   registered and not ready     -> wait (as below), retry
+//!   r = syscall()
+//!   r is a short stream read/write -> clear(dir, seen), return r
 //!   r is not WouldBlock          -> return r   (EINTR: retry at once)
 //!   emulated nonblocking         -> return WouldBlock
 //!   deadline passed              -> return TimedOut
@@ -192,7 +194,10 @@ pub(crate) fn timed_out(reason: &'static &'static str) -> io::Error {
 /// - `fd`: the fd `op` uses (registered lazily, polled on threads);
 /// - `deadline`: `TimedOut` once it passes;
 /// - `nonblocking`: emulated nonblocking mode: return `WouldBlock` at once;
-/// - `reason`: what `runtime::dump` shows while parked.
+/// - `reason`: what `runtime::dump` shows while parked;
+/// - `drained`: does this result mean the socket has nothing more for `dir`
+///   (a short read or write on a stream)? Then its readiness is cleared and
+///   the next call parks before trying the syscall.
 pub(crate) fn io_loop<R>(
     reg: &Registration,
     fd: RawFd,
@@ -200,15 +205,40 @@ pub(crate) fn io_loop<R>(
     deadline: Option<Instant>,
     nonblocking: bool,
     reason: &'static &'static str,
+    drained: impl Fn(&R) -> bool,
     mut op: impl FnMut() -> io::Result<R>,
 ) -> io::Result<R> {
     spend_budget();
     loop {
         let live = reg.live();
         let seen = live.map(|r| r.io.readiness());
+        // Known not ready (an earlier call drained it and no event came
+        // since): park first instead of paying for a syscall that would
+        // only say EAGAIN.
+        if let (Some(r), Some(seen)) = (live, seen) {
+            if !nonblocking && can_park() && !ScheduledIo::is_ready(seen, dir) {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(timed_out(reason));
+                }
+                wait_on(&r.io, dir, deadline, reason);
+                continue;
+            }
+        }
         match op() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(value) => {
+                // A short stream read or write emptied the socket buffer (or
+                // filled the send buffer): the next call would hit EAGAIN, so
+                // forget the readiness now — tick-checked like the clear
+                // after EAGAIN, so an event that came meanwhile is kept.
+                if let (Some(r), Some(seen)) = (live, seen) {
+                    if drained(&value) {
+                        r.io.clear(dir, seen);
+                    }
+                }
+                return Ok(value);
+            }
             result => return result,
         }
         if nonblocking {
