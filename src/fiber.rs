@@ -10,7 +10,8 @@
 // Internals. A fiber is a corosensei coroutine on a `FiberStack` plus a
 // `Header` owned by an `Arc`, referenced by run queues, wait lists, timers
 // and its `JoinHandle`. Who touches what:
-// - `coroutine`, `yielder`, `timer`, `locals`: only the thread that runs the
+// - `coroutine`, `pending`, `yielder`, `timer`, `locals`, `overflow`: only
+//   the thread that runs the
 //   fiber (its home worker once started; before that, the single worker that
 //   popped it from a queue). The scheduler guarantees one runner at a time.
 // - `park`, `cancel`, `finished`, `home`, `reason`: atomics, any thread.
@@ -54,6 +55,16 @@ pub(crate) enum Suspend {
 /// The coroutine type of every fiber.
 pub(crate) type Coro = Coroutine<(), Suspend, (), FiberStack>;
 
+/// What a fiber runs, boxed so it need not touch a stack before its first run.
+type Body = Box<dyn FnOnce(&Yielder<(), Suspend>, ())>;
+
+/// A spawned fiber before its first run: the stack reserved for it at spawn
+/// (so that running out of mappings is an error at spawn) and its body.
+struct Pending {
+    stack: FiberStack,
+    body: Body,
+}
+
 /// What the layers below the scheduler need from it. Implemented by the
 /// scheduler; fibers hold it as `Arc<dyn Executor>` so that `fiber` and `park`
 /// never import the scheduler.
@@ -95,10 +106,14 @@ pub(crate) struct Header {
     reason: AtomicPtr<&'static str>,
     yielder: Cell<*const Yielder<(), Suspend>>,
     coroutine: UnsafeCell<Option<Coro>>,
+    /// Until the first run: the reserved stack and the body (see `start`).
+    pending: UnsafeCell<Option<Pending>>,
     /// Sequence number of the armed timer, 0 if none (home worker only).
     pub(crate) timer: Cell<u64>,
     locals: UnsafeCell<local::Locals>,
-    overflow: OverflowInfo,
+    /// Written once by `start` (before the fiber ever runs), then read by
+    /// the overflow handler on the fiber's thread.
+    overflow: UnsafeCell<OverflowInfo>,
     /// Index in the home worker's fiber registry (guarded by its mutex).
     pub(crate) slot: AtomicUsize,
     /// Debug builds: set while some thread runs the fiber, to catch a double
@@ -107,11 +122,13 @@ pub(crate) struct Header {
     running_on: AtomicU64,
 }
 
-// SAFETY: the non-Sync fields (`yielder`, `coroutine`, `timer`, `locals`) are
-// only touched by the one thread that currently runs the fiber (module docs):
-// the scheduler hands a fiber to one worker at a time and never moves a
-// started fiber to another thread. Before the first run the coroutine holds
-// only the spawned closure, which is `Send`. The rest are atomics or immutable.
+// SAFETY: the non-Sync fields (`yielder`, `coroutine`, `pending`, `timer`,
+// `locals`, `overflow`) are only touched by the one thread that currently runs
+// the fiber (module docs): the scheduler hands a fiber to one worker at a time
+// and never moves a started fiber to another thread. Before the first run
+// `pending` holds only the reserved stack and the spawned closure, which is
+// `Send` (or, for `spawn_local`, never leaves its thread). The rest are
+// atomics or immutable.
 unsafe impl Send for Header {}
 // SAFETY: as for Send: shared access from other threads only reads immutable
 // fields or atomics.
@@ -183,7 +200,28 @@ impl Header {
 
     /// Overflow info for the stack-overflow handler (stable address).
     pub(crate) fn overflow_info(&self) -> *const OverflowInfo {
-        &self.overflow
+        self.overflow.get()
+    }
+
+    /// Scheduler, at the fiber's first run: picks the stack it runs on
+    /// (`bind` may trade the one reserved at spawn for a warm one) and builds
+    /// its coroutine there.
+    ///
+    /// # Safety
+    /// As for [`Header::resume`], and before the first `resume`.
+    pub(crate) unsafe fn start(&self, bind: impl FnOnce(FiberStack) -> FiberStack) {
+        // SAFETY: exclusive access per the contract; nobody reads `pending`,
+        // `overflow` or `coroutine` concurrently before the first resume.
+        unsafe {
+            let Some(Pending { stack, body }) = (*self.pending.get()).take() else {
+                return;
+            };
+            let stack = bind(stack);
+            let overflow = &mut *self.overflow.get();
+            (overflow.guard_lo, overflow.guard_hi) = stack.guard_range();
+            overflow.stack_size = stack.size();
+            *self.coroutine.get() = Some(Coroutine::with_stack(stack, body));
+        }
     }
 
     /// Fiber side: switch to the worker with `why`.
@@ -541,26 +579,26 @@ impl Builder {
             reason: AtomicPtr::new(&"runnable" as *const &str as *mut &str),
             yielder: Cell::new(std::ptr::null()),
             coroutine: UnsafeCell::new(None),
+            pending: UnsafeCell::new(None),
             timer: Cell::new(0),
             locals: UnsafeCell::new(local::Locals::default()),
             // The name's bytes live in the boxed str owned by this header.
-            overflow: OverflowInfo {
+            overflow: UnsafeCell::new(OverflowInfo {
                 guard_lo,
                 guard_hi,
                 stack_size,
                 id: id.as_u64(),
                 name_ptr,
                 name_len,
-            },
+            }),
             slot: AtomicUsize::new(usize::MAX),
             #[cfg(debug_assertions)]
             running_on: AtomicU64::new(0),
         });
         let packet = Arc::new(Packet::new());
-        let body = fiber_body(f, packet.clone());
-        let coro = Coroutine::with_stack(stack, body);
+        let body: Body = Box::new(fiber_body(f, packet.clone()));
         // SAFETY: the header is not shared yet (only this thread holds it).
-        unsafe { *header.coroutine.get() = Some(coro) };
+        unsafe { *header.pending.get() = Some(Pending { stack, body }) };
         exec.submit(header.clone(), pinned);
         Ok(JoinHandle {
             fiber: Fiber { inner: header },

@@ -60,6 +60,7 @@
 //! probes, so a frame that crosses the limit touches the guard first.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::num::NonZeroUsize;
 use std::ptr;
@@ -273,6 +274,9 @@ pub(crate) struct FiberStack {
     base: NonZeroUsize,
     /// The slab holding this stack; `None`: a dedicated mapping `[limit, base)`.
     slab: Option<Arc<Slab>>,
+    /// A fiber has run on it since it was mapped or last fully released:
+    /// its top pages are likely resident ("warm").
+    touched: bool,
 }
 
 // SAFETY: `[guard_hi, base)` is read-write, at least MIN_STACK_SIZE bytes
@@ -299,6 +303,7 @@ impl FiberStack {
             guard_hi: lo + guard,
             base: limit.saturating_add(guard + size),
             slab,
+            touched: false,
         }
     }
 
@@ -313,7 +318,15 @@ impl FiberStack {
     }
 
     /// Gives back the usable pages except the top `keep` bytes.
-    fn release_pages(&self, keep: usize) {
+    fn release_pages(&mut self, keep: usize) {
+        // No fiber ever ran on it: nothing is resident, no syscall needed
+        // (stacks traded away by `StackPool::bind` are spilled this way).
+        if !self.touched {
+            return;
+        }
+        if keep == 0 {
+            self.touched = false;
+        }
         if let Some(len) = self.size().checked_sub(keep).filter(|&len| len > 0) {
             let lo = self.guard_hi;
             // Most fibers never touch the deep part of their stack. A stack
@@ -424,15 +437,16 @@ pub(crate) struct StackPool {
 
 /// A worker's private cache of free default-size stacks (not shared between threads).
 pub(crate) struct StackCache {
-    /// Free stacks; the most recently freed last.
-    stacks: Vec<FiberStack>,
+    /// Free stacks; the most recently freed (warmest) at the back, stacks
+    /// traded away by [`StackPool::bind`] (untouched) at the front.
+    stacks: VecDeque<FiberStack>,
 }
 
 impl StackCache {
     /// An empty cache (its fixed capacity is allocated once, here).
     pub(crate) fn new() -> StackCache {
         StackCache {
-            stacks: Vec::with_capacity(CACHE_CAPACITY),
+            stacks: VecDeque::with_capacity(CACHE_CAPACITY),
         }
     }
 
@@ -481,7 +495,7 @@ impl StackPool {
         if size != self.default_size {
             return alloc_dedicated(size, self.guard);
         }
-        if let Some(stack) = cache.as_mut().and_then(|c| c.stacks.pop()) {
+        if let Some(stack) = cache.as_mut().and_then(|c| c.stacks.pop_back()) {
             return Ok(stack);
         }
         let count = {
@@ -524,9 +538,10 @@ impl StackPool {
                 if c.stacks.len() >= CACHE_CAPACITY {
                     self.spill(c, CACHE_CAPACITY / 2);
                 }
-                c.stacks.push(stack);
+                c.stacks.push_back(stack);
             }
             None => {
+                let mut stack = stack;
                 stack.release_pages(self.warm_bytes());
                 let mut shared = self.lock();
                 shared.free.push(stack);
@@ -548,12 +563,30 @@ impl StackPool {
     fn spill(&self, cache: &mut StackCache, n: usize) {
         let n = n.min(cache.stacks.len());
         let keep = self.warm_bytes();
-        cache.stacks[..n]
-            .iter()
+        cache
+            .stacks
+            .range_mut(..n)
             .for_each(|stack| stack.release_pages(keep));
         let mut shared = self.lock();
         shared.free.extend(cache.stacks.drain(..n));
         self.shared_len.store(shared.free.len(), Relaxed);
+    }
+
+    /// A fiber's first run: the stack it will run on. A stack reserved at
+    /// spawn that no fiber has touched yet is traded for the warmest stack of
+    /// the running worker's `cache`, and goes to the cache's cold end still
+    /// untouched: fibers queued in bulk then never fault in fresh pages, and
+    /// a stream of short fibers cycles through a few warm stacks.
+    pub(crate) fn bind(&self, reserved: FiberStack, cache: &mut StackCache) -> FiberStack {
+        let mut stack = reserved;
+        let tradeable = !stack.touched && stack.slab.is_some() && stack.size() == self.default_size;
+        if tradeable && cache.stacks.back().is_some_and(|s| s.touched) {
+            let warm = cache.stacks.pop_back().expect("checked non-empty");
+            cache.stacks.push_front(stack);
+            stack = warm;
+        }
+        stack.touched = true;
+        stack
     }
 
     /// Drops every stack on the shared list (runtime shutdown, after the

@@ -254,6 +254,64 @@ fn alloc_free_reuse() {
     pool.free(small, Some(&mut cache));
 }
 
+/// Stacks no fiber ever ran on are spilled without any syscall: nothing of
+/// theirs is resident, and they stay that way.
+#[test]
+fn untouched_stacks_spill_untouched() {
+    let pool = StackPool::new(DEFAULT_STACK_SIZE, StackGuard::Auto);
+    let mut cache = StackCache::new();
+    let stacks: Vec<_> = (0..129)
+        .map(|_| pool.alloc(DEFAULT_STACK_SIZE, None).unwrap())
+        .collect();
+    let ranges: Vec<_> = stacks.iter().map(usable).collect();
+    for stack in stacks {
+        pool.free(stack, Some(&mut cache));
+    }
+    cache.drain_into(&pool);
+    for (lo, hi) in ranges {
+        assert_eq!(resident_pages(lo, hi - lo), 0);
+    }
+}
+
+/// A fiber's first run trades its untouched reserved stack for the warmest
+/// cached one, and the reserved stack waits at the cold end, untouched.
+#[test]
+fn bind_trades_cold_for_warm() {
+    let pool = StackPool::new(DEFAULT_STACK_SIZE, StackGuard::Auto);
+    let mut cache = StackCache::new();
+    // A stack that has been run on, back in the cache (warm).
+    let first = pool.alloc(DEFAULT_STACK_SIZE, Some(&mut cache)).unwrap();
+    let warm = pool.bind(first, &mut cache);
+    let warm_base = warm.base();
+    pool.free(warm, Some(&mut cache));
+    // A fresh reservation from the shared list / a new slab is untouched...
+    let mut reserved = Vec::new();
+    while reserved.len() < 64 {
+        reserved.push(pool.alloc(DEFAULT_STACK_SIZE, None).unwrap());
+    }
+    let cold = reserved.pop().unwrap();
+    let cold_base = cold.base();
+    // ...so binding it hands out the warm stack instead.
+    let bound = pool.bind(cold, &mut cache);
+    assert_eq!(bound.base(), warm_base);
+    // The traded stack waits in the cache, still untouched.
+    let mut popped = Vec::new();
+    let found = loop {
+        let s = pool.alloc(DEFAULT_STACK_SIZE, Some(&mut cache)).unwrap();
+        if s.base() == cold_base {
+            break s;
+        }
+        popped.push(s);
+        assert!(popped.len() < 1000, "traded stack not found in the cache");
+    };
+    assert_eq!(resident_pages(found.guard_range().1, found.size()), 0);
+    pool.free(found, Some(&mut cache));
+    pool.free(bound, Some(&mut cache));
+    for r in reserved.into_iter().chain(popped) {
+        pool.free(r, None);
+    }
+}
+
 /// `release_free` (runtime shutdown) unmaps a slab once all its stacks are
 /// back on the shared list, even though the pool itself lives on.
 #[test]
@@ -317,7 +375,10 @@ fn spill_releases_pages() {
         .map(|_| pool.alloc(DEFAULT_STACK_SIZE, None).unwrap())
         .collect();
     let ranges: Vec<_> = stacks.iter().map(usable).collect();
+    // Run on (bound, then used to the bottom) like a fiber's stack; binding
+    // with an empty scratch cache keeps each stack as it is.
     for stack in stacks {
+        let stack = pool.bind(stack, &mut StackCache::new());
         touch_all(&stack);
         pool.free(stack, Some(&mut cache));
     }

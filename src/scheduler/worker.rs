@@ -299,6 +299,12 @@ impl Local {
         if !fiber.started() {
             fiber.set_home(self.index);
         }
+        let pool = &self.shared.pool;
+        let mut cache = self.stacks.borrow_mut();
+        // SAFETY: this worker popped the fiber from a queue and is about to
+        // run it for the first time; nobody else touches it meanwhile.
+        unsafe { fiber.start(|reserved| pool.bind(reserved, &mut cache)) };
+        drop(cache);
         if self.shared.is_shutting_down() {
             // Spawned (or still queued) during shutdown: it never runs its
             // closure; its body just records `Cancelled`.
