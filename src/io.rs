@@ -24,7 +24,7 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use crate::net::wait::{self, can_park, io_loop, Registration};
+use crate::net::wait::{self, can_park, io_loop, IoCall, Registration};
 use crate::reactor::{Direction, ScheduledIo};
 
 const READABLE: &&str = &"parked: fd readable";
@@ -214,10 +214,12 @@ impl<T: AsFd> Async<T> {
         io_loop(
             &self.reg,
             self.raw(),
-            Direction::Read,
-            None,
-            false,
-            ASYNC_READ,
+            IoCall {
+                dir: Direction::Read,
+                deadline: None,
+                nonblocking: false,
+                reason: ASYNC_READ,
+            },
             |_| false,
             || op(io),
         )
@@ -236,10 +238,12 @@ impl<T: AsFd> Async<T> {
         io_loop(
             &self.reg,
             fd,
-            Direction::Read,
-            None,
-            false,
-            ASYNC_READ,
+            IoCall {
+                dir: Direction::Read,
+                deadline: None,
+                nonblocking: false,
+                reason: ASYNC_READ,
+            },
             |_| false,
             || op(io),
         )
@@ -251,10 +255,12 @@ impl<T: AsFd> Async<T> {
         io_loop(
             &self.reg,
             self.raw(),
-            Direction::Write,
-            None,
-            false,
-            ASYNC_WRITE,
+            IoCall {
+                dir: Direction::Write,
+                deadline: None,
+                nonblocking: false,
+                reason: ASYNC_WRITE,
+            },
             |_| false,
             || op(io),
         )
@@ -273,10 +279,12 @@ impl<T: AsFd> Async<T> {
         io_loop(
             &self.reg,
             fd,
-            Direction::Write,
-            None,
-            false,
-            ASYNC_WRITE,
+            IoCall {
+                dir: Direction::Write,
+                deadline: None,
+                nonblocking: false,
+                reason: ASYNC_WRITE,
+            },
             |_| false,
             || op(io),
         )

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::sys;
-use super::wait::{io_loop, Registration};
+use super::wait::{io_loop, IoCall, Registration};
 use crate::reactor::{Direction, READ_CLOSED, WRITE_CLOSED};
 
 /// State shared by all clones of one socket.
@@ -185,10 +185,12 @@ impl Socket {
         io_loop(
             &self.state.reg,
             self.raw(),
-            dir,
-            deadline,
-            nonblocking,
-            reason,
+            IoCall {
+                dir,
+                deadline,
+                nonblocking,
+                reason,
+            },
             drained,
             op,
         )
@@ -206,10 +208,12 @@ impl Socket {
         io_loop(
             &self.state.reg,
             self.raw(),
-            dir,
-            deadline,
-            nonblocking,
-            reason,
+            IoCall {
+                dir,
+                deadline,
+                nonblocking,
+                reason,
+            },
             |_| false,
             op,
         )

@@ -188,26 +188,40 @@ pub(crate) fn timed_out(reason: &'static &'static str) -> io::Error {
     )
 }
 
+/// The settings of one IO call (see [`io_loop`]).
+#[derive(Clone, Copy)]
+pub(crate) struct IoCall {
+    /// Which readiness the call needs.
+    pub(crate) dir: Direction,
+    /// `TimedOut` once it passes.
+    pub(crate) deadline: Option<Instant>,
+    /// Emulated nonblocking mode: return `WouldBlock` at once.
+    pub(crate) nonblocking: bool,
+    /// What `runtime::dump` shows while parked.
+    pub(crate) reason: &'static &'static str,
+}
+
 /// Runs `op` until it does not return `WouldBlock`, parking the fiber (or
 /// polling on a thread) in between; see the module docs for the protocol.
 ///
 /// - `fd`: the fd `op` uses (registered lazily, polled on threads);
-/// - `deadline`: `TimedOut` once it passes;
-/// - `nonblocking`: emulated nonblocking mode: return `WouldBlock` at once;
-/// - `reason`: what `runtime::dump` shows while parked;
+/// - `call`: direction, deadline, emulated nonblocking mode, dump reason;
 /// - `drained`: does this result mean the socket has nothing more for `dir`
 ///   (a short read or write on a stream)? Then its readiness is cleared and
 ///   the next call parks before trying the syscall.
 pub(crate) fn io_loop<R>(
     reg: &Registration,
     fd: RawFd,
-    dir: Direction,
-    deadline: Option<Instant>,
-    nonblocking: bool,
-    reason: &'static &'static str,
+    call: IoCall,
     drained: impl Fn(&R) -> bool,
     mut op: impl FnMut() -> io::Result<R>,
 ) -> io::Result<R> {
+    let IoCall {
+        dir,
+        deadline,
+        nonblocking,
+        reason,
+    } = call;
     spend_budget();
     loop {
         let live = reg.live();
