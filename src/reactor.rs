@@ -118,10 +118,29 @@ impl ScheduledIo {
     /// make every later wait return at once — a busy loop. A new state change
     /// brings a new event with a new tick. `SHUTDOWN` is never cleared.
     pub(crate) fn clear(&self, dir: Direction, seen: usize) {
-        let bit = match dir {
+        let bits = match dir {
             Direction::Read => READABLE | READ_CLOSED | ERROR,
             Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
         };
+        self.clear_bits(bits, seen);
+    }
+
+    /// After a short stream read or write: clears only the plain readable
+    /// (writable) bit, if the tick still equals the one in `seen`. The
+    /// closed and error bits stay: a FIN that came with the last bytes is
+    /// reported once by edge-triggered epoll, so the next read must still
+    /// try the syscall to see the EOF.
+    pub(crate) fn clear_drained(&self, dir: Direction, seen: usize) {
+        self.clear_bits(
+            match dir {
+                Direction::Read => READABLE,
+                Direction::Write => WRITABLE,
+            },
+            seen,
+        );
+    }
+
+    fn clear_bits(&self, bit: usize, seen: usize) {
         let mut current = self.readiness();
         while current & !BITS == seen & !BITS {
             match self.readiness.compare_exchange_weak(

@@ -8,7 +8,8 @@
 //!   seen = readiness word (if registered)      -- read BEFORE the syscall
 //!   registered and not ready     -> wait (as below), retry
 //!   r = syscall()
-//!   r is a short stream read/write -> clear(dir, seen), return r
+//!   r is a short stream read/write -> clear_drained(dir, seen), return r
+//!                                  (the plain bit only: closed/error bits stay)
 //!   r is not WouldBlock          -> return r   (EINTR: retry at once)
 //!   emulated nonblocking         -> return WouldBlock
 //!   deadline passed              -> return TimedOut
@@ -248,7 +249,7 @@ pub(crate) fn io_loop<R>(
                 // after EAGAIN, so an event that came meanwhile is kept.
                 if let (Some(r), Some(seen)) = (live, seen) {
                     if drained(&value) {
-                        r.io.clear(dir, seen);
+                        r.io.clear_drained(dir, seen);
                     }
                 }
                 return Ok(value);
