@@ -51,18 +51,35 @@ fn main() {
             .collect();
         let spawned = start.elapsed();
         // Wait until every fiber has started and parked.
-        while threadlet::runtime::dump().iter().filter(|f| f.state == "parked").count() < n {
+        while threadlet::runtime::dump()
+            .iter()
+            .filter(|f| f.state == "parked")
+            .count()
+            < n
+        {
             threadlet::fiber::sleep(Duration::from_millis(20));
         }
         let parked = start.elapsed();
         let rss = rss_kib().saturating_sub(rss_before);
         let maps = map_count();
         println!("fibers:            {n}");
-        println!("spawn time:        {:.3} s ({:.0} ns per fiber)", spawned.as_secs_f64(), spawned.as_nanos() as f64 / n as f64);
+        println!(
+            "spawn time:        {:.3} s ({:.0} ns per fiber)",
+            spawned.as_secs_f64(),
+            spawned.as_nanos() as f64 / n as f64
+        );
         println!("all parked after:  {:.3} s", parked.as_secs_f64());
-        println!("RSS growth:        {} MiB ({:.2} KiB per parked fiber)", rss / 1024, rss as f64 / n as f64);
-        println!("memory mappings:   {maps} (was {maps_before}; vm.max_map_count {})",
-            std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap_or_default().trim());
+        println!(
+            "RSS growth:        {} MiB ({:.2} KiB per parked fiber)",
+            rss / 1024,
+            rss as f64 / n as f64
+        );
+        println!(
+            "memory mappings:   {maps} (was {maps_before}; vm.max_map_count {})",
+            std::fs::read_to_string("/proc/sys/vm/max_map_count")
+                .unwrap_or_default()
+                .trim()
+        );
         let wake = Instant::now();
         go.store(true, Ordering::Release);
         for h in &handles {
@@ -72,6 +89,9 @@ fn main() {
             h.join().unwrap();
         }
         println!("wake + join time:  {:.3} s", wake.elapsed().as_secs_f64());
-        println!("alive after join:  {}", threadlet::runtime::stats().fibers_alive);
+        println!(
+            "alive after join:  {}",
+            threadlet::runtime::stats().fibers_alive
+        );
     });
 }
