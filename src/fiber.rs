@@ -516,7 +516,7 @@ impl Builder {
         T: Send + 'static,
     {
         let exec = current_executor("fiber::Builder::spawn");
-        self.spawn_on(exec, false, f)
+        self.spawn_on(exec, f)
     }
 
     /// Like [`Builder::spawn`], but the fiber stays on the current worker
@@ -536,18 +536,14 @@ impl Builder {
         self.spawn_inner(exec, true, f)
     }
 
-    /// Spawns onto `exec` (used by `Runtime::spawn` and friends).
-    pub(crate) fn spawn_on<F, T>(
-        self,
-        exec: Arc<dyn Executor>,
-        local: bool,
-        f: F,
-    ) -> io::Result<JoinHandle<T>>
+    /// Spawns a `Send` fiber onto `exec` (used by `spawn`, `Runtime::spawn`,
+    /// `Handle::spawn_with` and scopes).
+    pub(crate) fn spawn_on<F, T>(self, exec: Arc<dyn Executor>, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_inner(exec, local, f)
+        self.spawn_inner(exec, false, f)
     }
 
     fn spawn_inner<F, T>(
@@ -664,7 +660,7 @@ where
 {
     let exec = current_executor("threadlet::spawn");
     Builder::new()
-        .spawn_on(exec, false, f)
+        .spawn_on(exec, f)
         .unwrap_or_else(|e| panic!("threadlet::spawn failed: {e}"))
 }
 

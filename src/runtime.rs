@@ -262,7 +262,7 @@ impl Handle {
         T: Send + 'static,
     {
         let exec: Arc<dyn Executor> = self.shared.clone();
-        builder.spawn_on(exec, false, f)
+        builder.spawn_on(exec, f)
     }
 
     /// Statistics of the runtime.

@@ -146,7 +146,7 @@ impl<'scope> Scope<'scope, '_> {
         // `Finish` drops after everything in the body that borrows),
         // so nothing borrowed for 'scope is used after 'scope ends.
         let body: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
-        match builder.spawn_on(self.exec.clone(), false, body) {
+        match builder.spawn_on(self.exec.clone(), body) {
             Ok(handle) => Ok(ScopedJoinHandle {
                 handle,
                 result,
