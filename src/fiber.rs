@@ -10,7 +10,7 @@
 // Internals. A fiber is a corosensei coroutine on a `FiberStack` plus a
 // `Header` owned by an `Arc`, referenced by run queues, wait lists, timers
 // and its `JoinHandle`. Who touches what:
-// - `coroutine`, `pending`, `yielder`, `timer`, `locals`, `overflow`: only
+// - `run`, `yielder`, `timer`, `locals`, `overflow`: only
 //   the thread that runs the
 //   fiber (its home worker once started; before that, the single worker that
 //   popped it from a queue). The scheduler guarantees one runner at a time.
@@ -27,6 +27,7 @@ use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -55,14 +56,25 @@ pub(crate) enum Suspend {
 /// The coroutine type of every fiber.
 pub(crate) type Coro = Coroutine<(), Suspend, (), FiberStack>;
 
-/// What a fiber runs, boxed so it need not touch a stack before its first run.
-type Body = Box<dyn FnOnce(&Yielder<(), Suspend>, ())>;
+/// A fiber's run state (home worker only, see the module notes).
+enum Run {
+    /// Spawned, not started: the stack reserved for it at spawn (so that
+    /// running out of mappings is an error at spawn, not later) and its task,
+    /// type-erased. Nothing touches the stack before the first run.
+    Pending {
+        stack: FiberStack,
+        task: Arc<dyn RunTask>,
+    },
+    /// Started: the coroutine, which owns the stack.
+    Started(Coro),
+    /// Finished; the stack went back to the pool.
+    Done,
+}
 
-/// A spawned fiber before its first run: the stack reserved for it at spawn
-/// (so that running out of mappings is an error at spawn) and its body.
-struct Pending {
-    stack: FiberStack,
-    body: Body,
+/// A spawned task's body, type-erased so the header need not be generic.
+trait RunTask {
+    /// Runs the closure (once) on the fiber and publishes its result.
+    fn run(&self, header: &Header);
 }
 
 /// What the layers below the scheduler need from it. Implemented by the
@@ -105,9 +117,7 @@ pub(crate) struct Header {
     home: AtomicUsize,
     reason: AtomicPtr<&'static str>,
     yielder: Cell<*const Yielder<(), Suspend>>,
-    coroutine: UnsafeCell<Option<Coro>>,
-    /// Until the first run: the reserved stack and the body (see `start`).
-    pending: UnsafeCell<Option<Pending>>,
+    run: UnsafeCell<Run>,
     /// Sequence number of the armed timer, 0 if none (home worker only).
     pub(crate) timer: Cell<u64>,
     locals: UnsafeCell<local::Locals>,
@@ -122,12 +132,12 @@ pub(crate) struct Header {
     running_on: AtomicU64,
 }
 
-// SAFETY: the non-Sync fields (`yielder`, `coroutine`, `pending`, `timer`,
-// `locals`, `overflow`) are only touched by the one thread that currently runs
-// the fiber (module docs): the scheduler hands a fiber to one worker at a time
-// and never moves a started fiber to another thread. Before the first run
-// `pending` holds only the reserved stack and the spawned closure, which is
-// `Send` (or, for `spawn_local`, never leaves its thread). The rest are
+// SAFETY: the non-Sync fields (`yielder`, `run`, `timer`, `locals`,
+// `overflow`) are only touched by the one thread that currently runs the
+// fiber (module docs): the scheduler hands a fiber to one worker at a time and
+// never moves a started fiber to another thread. Before the first run `run`
+// holds only the reserved stack and the task with the spawned closure, which
+// is `Send` (or, for `spawn_local`, never leaves its thread). The rest are
 // atomics or immutable.
 unsafe impl Send for Header {}
 // SAFETY: as for Send: shared access from other threads only reads immutable
@@ -210,18 +220,23 @@ impl Header {
     /// # Safety
     /// As for [`Header::resume`], and before the first `resume`.
     pub(crate) unsafe fn start(&self, bind: impl FnOnce(FiberStack) -> FiberStack) {
-        // SAFETY: exclusive access per the contract; nobody reads `pending`,
-        // `overflow` or `coroutine` concurrently before the first resume.
-        unsafe {
-            let Some(Pending { stack, body }) = (*self.pending.get()).take() else {
-                return;
-            };
-            let stack = bind(stack);
-            let overflow = &mut *self.overflow.get();
-            (overflow.guard_lo, overflow.guard_hi) = stack.guard_range();
-            overflow.stack_size = stack.size();
-            *self.coroutine.get() = Some(Coroutine::with_stack(stack, body));
-        }
+        // SAFETY: exclusive access per the contract; nobody reads `run` or
+        // `overflow` concurrently before the first resume.
+        let (run, overflow) = unsafe { (&mut *self.run.get(), &mut *self.overflow.get()) };
+        let Run::Pending { stack, task } = std::mem::replace(run, Run::Done) else {
+            return;
+        };
+        let stack = bind(stack);
+        (overflow.guard_lo, overflow.guard_hi) = stack.guard_range();
+        overflow.stack_size = stack.size();
+        *run = Run::Started(Coroutine::with_stack(stack, move |yielder, ()| {
+            let header = context::current_fiber_ptr();
+            // SAFETY: the worker published this fiber's header before
+            // resuming it, and holds a reference while it runs.
+            let header = unsafe { &*header };
+            header.yielder.set(yielder);
+            task.run(header);
+        }));
     }
 
     /// Fiber side: switch to the worker with `why`.
@@ -254,8 +269,9 @@ impl Header {
             me
         };
         // SAFETY: exclusive access per this function's contract.
-        let coro = unsafe { &mut *self.coroutine.get() };
-        let coro = coro.as_mut().expect("resumed a finished fiber");
+        let Run::Started(coro) = (unsafe { &mut *self.run.get() }) else {
+            panic!("resumed a fiber that is not started or has finished");
+        };
         let outcome = match coro.resume(()) {
             corosensei::CoroutineResult::Yield(why) => Some(why),
             corosensei::CoroutineResult::Return(()) => None,
@@ -274,8 +290,11 @@ impl Header {
     /// As for [`Header::resume`]; the fiber must have finished.
     pub(crate) unsafe fn take_stack(&self) -> Option<FiberStack> {
         // SAFETY: exclusive access per the contract.
-        let coro = unsafe { &mut *self.coroutine.get() };
-        coro.take().map(|c| c.into_stack())
+        match std::mem::replace(unsafe { &mut *self.run.get() }, Run::Done) {
+            Run::Started(coro) => Some(coro.into_stack()),
+            Run::Pending { stack, .. } => Some(stack),
+            Run::Done => None,
+        }
     }
 
     /// This fiber's fiber-local table. Only the fiber itself may use it.
@@ -423,6 +442,69 @@ impl<T> Packet<T> {
     }
 }
 
+/// A spawned closure and the slot its result goes to, in one allocation.
+/// The fiber sees it as `Arc<dyn RunTask>`, the `JoinHandle` as
+/// `Arc<Task<T, dyn Body>>` (only its packet), so neither needs `F`'s type.
+struct Task<T, F: ?Sized> {
+    packet: Packet<T>,
+    body: BodyCell<F>,
+}
+
+/// Marker for the type-erased closure inside a [`Task`].
+trait Body {}
+impl<F> Body for F {}
+
+/// The closure, until the fiber takes it out to run it.
+struct BodyCell<F: ?Sized> {
+    taken: Cell<bool>,
+    f: UnsafeCell<ManuallyDrop<F>>,
+}
+
+// SAFETY: the closure is touched only by the fiber's runner: taken out (and
+// run or dropped) once in `RunTask::run` on the fiber, or dropped by `Drop`
+// when the fiber never ran, which needs exclusive access. `F: Send` for every
+// fiber that can change threads before its first run; a `spawn_local` closure
+// never leaves its worker. The same rule as for `Header`'s pending state.
+unsafe impl<F: ?Sized> Send for BodyCell<F> {}
+// SAFETY: as for Send: shared references never touch `f` or `taken` except
+// on the one thread that runs the fiber.
+unsafe impl<F: ?Sized> Sync for BodyCell<F> {}
+
+impl<F: ?Sized> Drop for BodyCell<F> {
+    fn drop(&mut self) {
+        if !self.taken.get() {
+            // SAFETY: not taken, so still initialised; dropped exactly once.
+            unsafe { ManuallyDrop::drop(self.f.get_mut()) }
+        }
+    }
+}
+
+impl<T, F: FnOnce() -> T> RunTask for Task<T, F> {
+    fn run(&self, header: &Header) {
+        assert!(!self.body.taken.replace(true), "fiber body ran twice");
+        // SAFETY: `taken` was false, so `f` is initialised and this is its
+        // only taker; only the fiber's runner gets here (see `BodyCell`).
+        let f = unsafe { ManuallyDrop::take(&mut *self.body.f.get()) };
+        let result = if header.is_cancelled() {
+            // Cancelled (or shut down) before it ever ran: drop the closure
+            // here, on the fiber, so destructors that block may park.
+            let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
+            Err(dropped.err().unwrap_or_else(|| Box::new(Cancelled)))
+        } else {
+            panic::catch_unwind(AssertUnwindSafe(f))
+        };
+        // Fiber-locals are destroyed on the fiber, like thread-locals at exit.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            local::Locals::clear_from(|| header.locals_ptr())
+        }));
+        // Count it finished before `join` can return, so `stats()` and
+        // `dump()` taken after a join never still show it.
+        header.finished.store(true, Ordering::Release);
+        header.exec.fiber_finished();
+        self.packet.complete(result);
+    }
+}
+
 /// Locks an internal mutex, ignoring poison (the data is always consistent).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -432,7 +514,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Dropping it detaches the fiber.
 pub struct JoinHandle<T> {
     fiber: Fiber,
-    packet: Arc<Packet<T>>,
+    task: Arc<Task<T, dyn Body>>,
 }
 
 impl<T> JoinHandle<T> {
@@ -440,8 +522,8 @@ impl<T> JoinHandle<T> {
     /// [`Cancelled`] if it was cancelled. Parks when called on a fiber, blocks
     /// the thread otherwise.
     pub fn join(self) -> thread::Result<T> {
-        self.packet.wait_until(None);
-        self.packet.take()
+        self.task.packet.wait_until(None);
+        self.task.packet.take()
     }
 
     /// The fiber's handle.
@@ -451,12 +533,12 @@ impl<T> JoinHandle<T> {
 
     /// Waits until the fiber finishes or `deadline` passes; `true` if finished.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        self.packet.wait_until(deadline)
+        self.task.packet.wait_until(deadline)
     }
 
     /// Has the fiber finished (returned, panicked or been cancelled)?
     pub fn is_finished(&self) -> bool {
-        self.packet.is_done()
+        self.task.packet.is_done()
     }
 
     /// Cancels the fiber: it unwinds at its current or next park point (every
@@ -574,8 +656,7 @@ impl Builder {
             home: AtomicUsize::new(NO_HOME),
             reason: AtomicPtr::new(&"runnable" as *const &str as *mut &str),
             yielder: Cell::new(std::ptr::null()),
-            coroutine: UnsafeCell::new(None),
-            pending: UnsafeCell::new(None),
+            run: UnsafeCell::new(Run::Done),
             timer: Cell::new(0),
             locals: UnsafeCell::new(local::Locals::default()),
             // The name's bytes live in the boxed str owned by this header.
@@ -591,49 +672,21 @@ impl Builder {
             #[cfg(debug_assertions)]
             running_on: AtomicU64::new(0),
         });
-        let packet = Arc::new(Packet::new());
-        let body: Body = Box::new(fiber_body(f, packet.clone()));
+        let task = Arc::new(Task {
+            packet: Packet::new(),
+            body: BodyCell {
+                taken: Cell::new(false),
+                f: UnsafeCell::new(ManuallyDrop::new(f)),
+            },
+        });
+        let run: Arc<dyn RunTask> = task.clone();
         // SAFETY: the header is not shared yet (only this thread holds it).
-        unsafe { *header.pending.get() = Some(Pending { stack, body }) };
+        unsafe { *header.run.get() = Run::Pending { stack, task: run } };
         exec.submit(header.clone(), pinned);
         Ok(JoinHandle {
             fiber: Fiber { inner: header },
-            packet,
+            task,
         })
-    }
-}
-
-/// The code that runs at the bottom of every fiber's stack.
-fn fiber_body<F, T>(
-    f: F,
-    packet: Arc<Packet<T>>,
-) -> impl FnOnce(&Yielder<(), Suspend>, ()) + 'static
-where
-    F: FnOnce() -> T + 'static,
-    T: 'static,
-{
-    move |yielder, ()| {
-        let header = context::current_fiber_ptr();
-        // SAFETY: the worker published this fiber's header before resuming it.
-        let header = unsafe { &*header };
-        header.yielder.set(yielder);
-        let result = if header.is_cancelled() {
-            // Cancelled (or shut down) before it ever ran: drop the closure
-            // here, on the fiber, so destructors that block may park.
-            let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
-            Err(dropped.err().unwrap_or_else(|| Box::new(Cancelled)))
-        } else {
-            panic::catch_unwind(AssertUnwindSafe(f))
-        };
-        // Fiber-locals are destroyed on the fiber, like thread-locals at exit.
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-            local::Locals::clear_from(|| header.locals_ptr())
-        }));
-        // Count it finished before `join` can return, so `stats()` and
-        // `dump()` taken after a join never still show it.
-        header.finished.store(true, Ordering::Release);
-        header.exec.fiber_finished();
-        packet.complete(result);
     }
 }
 
