@@ -10,10 +10,8 @@
 //! 4. on every other tick the fresh deque (own spawns) first, then the run
 //!    queue, then the fresh deque, then the injector — so new fibers and
 //!    woken ones share the worker and neither starves;
-//! 5. as a *searcher*: steal half of a random sibling's fresh deque — a few
-//!    rounds with a spin between while searches pay off (a spawn burst), a
-//!    single round when the last one found nothing (IO-bound fibers never
-//!    move, so spinning for them only takes CPU from everything else);
+//! 5. as a *searcher*: steal half of a random sibling's fresh deque, a few
+//!    rounds with a pause between;
 //! 6. idle: block in the reactor if nobody else does, else park the thread,
 //!    in both cases no longer than until the nearest timer.
 //!
@@ -54,12 +52,6 @@ pub(crate) struct Local {
     pub(crate) stacks: RefCell<StackCache>,
     tick: Cell<u32>,
     searching: Cell<bool>,
-    /// Did the last search find something? Only then is spinning between
-    /// search rounds worth its CPU (a burst of spawns is going on); a worker
-    /// whose searches keep coming back empty (IO-bound fibers, which never
-    /// move) gives up after one round instead of burning a core's worth of
-    /// `pause`s that the rest of the machine could use.
-    search_paid: Cell<bool>,
     shutdown_seen: Cell<bool>,
     rng: Cell<u32>,
     last_peek: Cell<Instant>,
@@ -181,12 +173,7 @@ impl Local {
             self.shared.searching.fetch_add(1, Ordering::SeqCst);
         }
         let n = self.shared.workers.len();
-        let rounds = if self.search_paid.get() {
-            SEARCH_ROUNDS
-        } else {
-            1
-        };
-        for round in 0..rounds {
+        for round in 0..SEARCH_ROUNDS {
             let start = self.next_rand() as usize % n.max(1);
             for k in 0..n {
                 let victim = (start + k) % n;
@@ -196,26 +183,21 @@ impl Local {
                 let stealer = &self.shared.workers[victim].stealer;
                 loop {
                     match stealer.steal_batch_and_pop(&self.fresh) {
-                        Steal::Success(f) => {
-                            self.search_paid.set(true);
-                            return Some(f);
-                        }
+                        Steal::Success(f) => return Some(f),
                         Steal::Empty => break,
                         Steal::Retry => continue,
                     }
                 }
             }
             if let Some(f) = self.steal_injector().or_else(|| self.take_inbox()) {
-                self.search_paid.set(true);
                 return Some(f);
             }
-            if round + 1 < rounds {
+            if round + 1 < SEARCH_ROUNDS {
                 for _ in 0..(64 << round) {
                     std::hint::spin_loop();
                 }
             }
         }
-        self.search_paid.set(false);
         None
     }
 
@@ -363,7 +345,6 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
         stacks: RefCell::new(StackCache::new()),
         tick: Cell::new(0),
         searching: Cell::new(false),
-        search_paid: Cell::new(false),
         shutdown_seen: Cell::new(false),
         rng: Cell::new(0x9e37_79b9 ^ (index as u32).wrapping_mul(0x85eb_ca6b) | 1),
         last_peek: Cell::new(Instant::now()),
