@@ -37,8 +37,10 @@
 //! the poller holding its lock; `handles` (a registry clone and the waker)
 //! any thread, under the read lock, and `close` under the write lock;
 //! `sources` (the slab) under its lock, by register/deregister and by the
-//! poller resolving a batch of tokens; each `ScheduledIo`'s word by CAS from
-//! anyone, its wait lists under their own lock, never held while unparking.
+//! poller resolving a batch of tokens (while it holds `poll`: the one lock
+//! order is `poll`, then `sources`; nothing takes `poll` under `sources`);
+//! each `ScheduledIo`'s word by CAS from anyone, its wait lists under their
+//! own lock, never held while unparking.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -376,39 +378,39 @@ impl Reactor {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => log::error!("threadlet: epoll_wait failed: {e}"),
         }
-        let mut ready = Vec::new();
-        for event in events.iter() {
-            if event.token() == WAKER_TOKEN {
-                continue;
+        // Resolve the batch's tokens under one slab lock (lock order: poll,
+        // then sources), then dispatch outside both locks.
+        let mut ready: Vec<(Arc<ScheduledIo>, usize)> = Vec::with_capacity(events.iter().count());
+        let mut count = 0;
+        {
+            let slab = lock(&self.sources);
+            for event in events.iter() {
+                if event.token() == WAKER_TOKEN {
+                    continue;
+                }
+                count += 1;
+                let mut bits = 0;
+                if event.is_readable() {
+                    bits |= READABLE;
+                }
+                if event.is_writable() {
+                    bits |= WRITABLE;
+                }
+                if event.is_read_closed() {
+                    bits |= READ_CLOSED | READABLE;
+                }
+                if event.is_write_closed() {
+                    bits |= WRITE_CLOSED | WRITABLE;
+                }
+                if event.is_error() {
+                    bits |= ERROR | READABLE | WRITABLE;
+                }
+                if let Some(io) = slab.lookup(event.token()) {
+                    ready.push((io, bits));
+                }
             }
-            let mut bits = 0;
-            if event.is_readable() {
-                bits |= READABLE;
-            }
-            if event.is_writable() {
-                bits |= WRITABLE;
-            }
-            if event.is_read_closed() {
-                bits |= READ_CLOSED | READABLE;
-            }
-            if event.is_write_closed() {
-                bits |= WRITE_CLOSED | WRITABLE;
-            }
-            if event.is_error() {
-                bits |= ERROR | READABLE | WRITABLE;
-            }
-            ready.push((event.token(), bits));
         }
         drop(guard);
-        let count = ready.len();
-        // One slab lock for the whole batch; dispatch outside it.
-        let ready: Vec<(Arc<ScheduledIo>, usize)> = {
-            let slab = lock(&self.sources);
-            ready
-                .into_iter()
-                .filter_map(|(token, bits)| Some((slab.lookup(token)?, bits)))
-                .collect()
-        };
         for (io, bits) in ready {
             io.set_ready(bits);
         }
