@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::mutex::{starving, MutexGuard};
 use super::waitq::{self, lock, Arc, WaitList};
-use super::{
-    cancel_requested, deadline_after, parker, unwind_cancelled, LockResult, PoisonError, Waiter,
-};
+use super::{cancel_requested, deadline_after, parker, unwind_cancelled, LockResult, Waiter};
 use crate::park::Unparker;
 
 /// Whether a timed wait on a [`Condvar`] timed out, like
@@ -69,11 +67,7 @@ impl Condvar {
     /// `Err` (holding the guard) if the mutex is poisoned when re-taken.
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
         let (guard, _) = self.wait_until(guard, None);
-        if guard.lock.is_poisoned() {
-            Err(PoisonError::new(guard))
-        } else {
-            Ok(guard)
-        }
+        super::poison_result(guard.lock.is_poisoned(), guard)
     }
 
     /// Waits while `condition` holds (checked first, and after every wake),
@@ -100,11 +94,7 @@ impl Condvar {
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         let (guard, timed_out) = self.wait_until(guard, deadline_after(dur));
         let result = (guard, WaitTimeoutResult(timed_out));
-        if result.0.lock.is_poisoned() {
-            Err(PoisonError::new(result))
-        } else {
-            Ok(result)
-        }
+        super::poison_result(result.0.lock.is_poisoned(), result)
     }
 
     /// Waits while `condition` holds, for at most `dur` in all, like

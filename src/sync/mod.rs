@@ -113,3 +113,13 @@ fn parker(deadline: Option<Instant>, reason: &'static &'static str) -> impl FnMu
 fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
+
+/// std's poisoning convention: `value` as `Err(PoisonError)` when the lock
+/// it came from is poisoned, as `Ok` otherwise.
+fn poison_result<G>(poisoned: bool, value: G) -> std::sync::LockResult<G> {
+    if poisoned {
+        Err(std::sync::PoisonError::new(value))
+    } else {
+        Ok(value)
+    }
+}

@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::raw_mutex::RawMutex;
-use super::{parker, unwind_cancelled, LockResult, PoisonError, TryLockError, TryLockResult};
+use super::{parker, unwind_cancelled, LockResult, TryLockError, TryLockResult};
 use crate::park::Unparker;
 
 /// A mutual exclusion lock usable from fibers and threads alike, like
@@ -82,11 +82,7 @@ impl<T> Mutex<T> {
     pub fn into_inner(self) -> LockResult<T> {
         let poisoned = self.poison.load(Ordering::Relaxed);
         let data = self.data.into_inner();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        super::poison_result(poisoned, data)
     }
 }
 
@@ -141,11 +137,7 @@ impl<T: ?Sized> Mutex<T> {
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
         let poisoned = self.is_poisoned();
         let data = self.data.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        super::poison_result(poisoned, data)
     }
 }
 
@@ -195,11 +187,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
             panicking: thread::panicking(),
             _not_send: PhantomData,
         };
-        if lock.is_poisoned() {
-            Err(PoisonError::new(guard))
-        } else {
-            Ok(guard)
-        }
+        super::poison_result(lock.is_poisoned(), guard)
     }
 }
 

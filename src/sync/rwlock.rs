@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use super::raw_rwlock::{Kind, RawRwLock};
-use super::{parker, unwind_cancelled, LockResult, PoisonError, TryLockError, TryLockResult};
+use super::{parker, unwind_cancelled, LockResult, TryLockError, TryLockResult};
 use crate::park::Unparker;
 
 /// A reader-writer lock usable from fibers and threads alike, like
@@ -51,11 +51,7 @@ impl<T> RwLock<T> {
     pub fn into_inner(self) -> LockResult<T> {
         let poisoned = self.poison.load(Ordering::Relaxed);
         let data = self.data.into_inner();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        super::poison_result(poisoned, data)
     }
 }
 
@@ -119,11 +115,7 @@ impl<T: ?Sized> RwLock<T> {
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
         let poisoned = self.is_poisoned();
         let data = self.data.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        super::poison_result(poisoned, data)
     }
 
     fn read_guard(&self) -> LockResult<RwLockReadGuard<'_, T>> {
@@ -131,11 +123,7 @@ impl<T: ?Sized> RwLock<T> {
             lock: self,
             _not_send: PhantomData,
         };
-        if self.is_poisoned() {
-            Err(PoisonError::new(guard))
-        } else {
-            Ok(guard)
-        }
+        super::poison_result(self.is_poisoned(), guard)
     }
 
     fn write_guard(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
@@ -144,11 +132,7 @@ impl<T: ?Sized> RwLock<T> {
             panicking: thread::panicking(),
             _not_send: PhantomData,
         };
-        if self.is_poisoned() {
-            Err(PoisonError::new(guard))
-        } else {
-            Ok(guard)
-        }
+        super::poison_result(self.is_poisoned(), guard)
     }
 }
 
