@@ -24,8 +24,9 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use crate::net::wait::{self, can_park, io_loop, IoCall, Registration};
-use crate::reactor::{Direction, ScheduledIo};
+use crate::reactor::{
+    self as wait, can_park, io_loop, sys, Direction, IoCall, Registration, ScheduledIo,
+};
 
 const READABLE: &&str = &"parked: fd readable";
 const WRITABLE: &&str = &"parked: fd writable";
@@ -84,7 +85,7 @@ fn wait_fd(fd: BorrowedFd<'_>, dir: Direction, timeout: Option<Duration>) -> io:
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let raw = fd.as_raw_fd();
     wait::spend_budget();
-    if crate::net::sys::poll_once(raw, dir, 0)? {
+    if sys::poll_once(raw, dir, 0)? {
         return Ok(());
     }
     let temp = if can_park() {
@@ -115,8 +116,8 @@ fn wait_fd(fd: BorrowedFd<'_>, dir: Direction, timeout: Option<Duration>) -> io:
             }
             // A plain thread, an unwinding fiber, or no registration.
             _ => {
-                crate::net::sys::poll_until(raw, dir, deadline)?;
-                if crate::net::sys::poll_once(raw, dir, 0)? {
+                sys::poll_until(raw, dir, deadline)?;
+                if sys::poll_once(raw, dir, 0)? {
                     return Ok(());
                 }
             }
@@ -161,7 +162,7 @@ impl<T: AsFd> Async<T> {
     /// # Errors
     /// The fd's flags cannot be read or changed (a closed fd).
     pub fn new(io: T) -> io::Result<Async<T>> {
-        let was_nonblocking = crate::net::sys::set_nonblocking(io.as_fd().as_raw_fd(), true)?;
+        let was_nonblocking = sys::set_nonblocking(io.as_fd().as_raw_fd(), true)?;
         Ok(Async {
             io: Some(io),
             reg: Registration::new(),
@@ -197,7 +198,7 @@ impl<T: AsFd> Async<T> {
         let fd = io.as_fd().as_raw_fd();
         self.reg.deregister(fd);
         if !self.was_nonblocking {
-            crate::net::sys::set_nonblocking(fd, false)?;
+            sys::set_nonblocking(fd, false)?;
         }
         Ok(io)
     }
@@ -371,16 +372,4 @@ where
 #[doc(hidden)]
 pub fn __set_before_park_hook(hook: Option<fn()>) {
     wait::set_before_park_hook(hook);
-}
-
-/// Test hook (not part of the API): delivers a fake readiness event (read
-/// and write, with a new tick) to `stream`'s registration, waking its parked
-/// fibers although no data arrived. No-op before the stream registered.
-#[doc(hidden)]
-pub fn __inject_readiness(stream: &crate::net::TcpStream) {
-    stream
-        .socket()
-        .state()
-        .reg
-        .wake(crate::reactor::READABLE | crate::reactor::WRITABLE);
 }

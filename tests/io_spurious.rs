@@ -52,7 +52,7 @@ fn fake_readiness_events_keep_the_reader_parked_and_idle() {
         });
         wait_until_parked(&reader);
         for _ in 0..1000 {
-            threadlet::io::__inject_readiness(&server);
+            threadlet::net::__inject_readiness(&server);
             threadlet::yield_now();
         }
         wait_until_parked(&reader);

@@ -29,8 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::sys;
-use super::wait::{io_loop, IoCall, Registration};
-use crate::reactor::{Direction, READ_CLOSED, WRITE_CLOSED};
+use crate::reactor::{io_loop, Direction, IoCall, Registration, READ_CLOSED, WRITE_CLOSED};
 
 /// State shared by all clones of one socket.
 #[derive(Default)]

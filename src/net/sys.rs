@@ -1,15 +1,17 @@
 //! Thin libc wrappers for the socket calls std does not expose the way the
 //! runtime needs them: `send`/`sendmsg` with `MSG_NOSIGNAL` (a dead peer is
 //! `EPIPE`, never a SIGPIPE death), `recv` with flags (peek), vectored IO,
-//! `O_NONBLOCK`, `shutdown`, `SO_LINGER` and `poll(2)` for waits outside the
-//! reactor. No state lives here.
+//! `shutdown` and `SO_LINGER`. No state lives here. (`O_NONBLOCK` and the
+//! `poll(2)` waits outside the reactor live in `reactor/sys.rs` and are
+//! re-exported here.)
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Shutdown;
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::reactor::Direction;
+#[allow(unused_imports)]
+pub(crate) use crate::reactor::sys::{poll_once, poll_until, set_nonblocking};
 
 fn cvt(r: isize) -> io::Result<usize> {
     if r < 0 {
@@ -62,23 +64,6 @@ pub(crate) fn sendmsg(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     cvt(unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })
 }
 
-/// Sets or clears `O_NONBLOCK`; returns whether it was set before.
-pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<bool> {
-    // SAFETY: F_GETFL takes no argument and only reads the fd's flags.
-    let flags = cvt_int(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    let was = flags & libc::O_NONBLOCK != 0;
-    let wanted = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    if wanted != flags {
-        // SAFETY: F_SETFL with an int argument changes only the status flags.
-        cvt_int(unsafe { libc::fcntl(fd, libc::F_SETFL, wanted) })?;
-    }
-    Ok(was)
-}
-
 /// `shutdown(2)`.
 pub(crate) fn shutdown(fd: RawFd, how: Shutdown) -> io::Result<()> {
     let how = match how {
@@ -129,58 +114,4 @@ pub(crate) fn linger(fd: RawFd) -> io::Result<Option<Duration>> {
         )
     })?;
     Ok((value.l_onoff != 0).then(|| Duration::from_secs(value.l_linger.max(0) as u64)))
-}
-
-fn poll_events(dir: Direction) -> libc::c_short {
-    match dir {
-        Direction::Read => libc::POLLIN,
-        Direction::Write => libc::POLLOUT,
-    }
-}
-
-/// One `poll(2)` of `fd` for `dir` with a timeout in ms (-1: none). True when
-/// ready (errors and hang-ups count as ready: the next syscall reports them).
-pub(crate) fn poll_once(fd: RawFd, dir: Direction, timeout_ms: libc::c_int) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: poll_events(dir),
-        revents: 0,
-    };
-    // SAFETY: `pfd` is one valid pollfd for the call.
-    let n = cvt_int(unsafe { libc::poll(&mut pfd, 1, timeout_ms) })?;
-    if n > 0 && pfd.revents & libc::POLLNVAL != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "fd {fd} is not open (poll reported POLLNVAL); was it closed while still in use?"
-            ),
-        ));
-    }
-    Ok(n > 0)
-}
-
-/// Blocks the calling thread in `poll(2)` until `fd` is ready for `dir` or
-/// `deadline` passes (then returns `Ok` too: the caller retries its syscall
-/// and reports the timeout). `EINTR` is retried with the remaining time.
-pub(crate) fn poll_until(fd: RawFd, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
-    loop {
-        let timeout_ms = match deadline {
-            None => -1,
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    return Ok(());
-                }
-                // Round up so a wait never wakes just before its deadline.
-                let ms = (d - now).as_nanos().div_ceil(1_000_000);
-                ms.min(libc::c_int::MAX as u128) as libc::c_int
-            }
-        };
-        match poll_once(fd, dir, timeout_ms) {
-            Ok(true) => return Ok(()),
-            Ok(false) => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
 }

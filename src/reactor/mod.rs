@@ -11,7 +11,7 @@
 //!   readiness it acted on (an event that arrived meanwhile is not erased),
 //!   then publishes its waiter, re-checks readiness (an event between the
 //!   syscall and the publish is not lost), and parks. That loop is written
-//!   once, in `net/wait.rs` (`io_loop`), for every net type and `io::Async`.
+//!   once, in `registration.rs` (`io_loop`), for every net type and `io::Async`.
 //! - Sources register lazily, after a syscall said `WouldBlock`, so a new
 //!   registration starts with no readiness: `EPOLL_CTL_ADD` itself reports an
 //!   fd that is ready by then as an event.
@@ -42,8 +42,11 @@
 //! each `ScheduledIo`'s word by CAS from anyone, its wait lists under their
 //! own lock, never held while unparking.
 
+mod registration;
+mod scheduled_io;
+pub(crate) mod sys;
+
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, TryLockError};
 use std::time::Duration;
 
@@ -51,164 +54,14 @@ use mio::event::Source;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use crate::fiber::lock;
-use crate::park::Unparker;
+pub(crate) use registration::{
+    can_park, io_loop, set_before_park_hook, spend_budget, timed_out, wait_on, IoCall, Registration,
+};
+pub(crate) use scheduled_io::{
+    Direction, ScheduledIo, ERROR, READABLE, READ_CLOSED, SHUTDOWN, WRITABLE, WRITE_CLOSED,
+};
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
-
-/// Readiness bits (low 16 bits of the readiness word).
-pub(crate) const READABLE: usize = 1 << 0;
-/// Writable readiness.
-pub(crate) const WRITABLE: usize = 1 << 1;
-/// Peer closed its write side (read returns 0).
-pub(crate) const READ_CLOSED: usize = 1 << 2;
-/// Our write side can no longer write.
-pub(crate) const WRITE_CLOSED: usize = 1 << 3;
-/// Error condition on the socket.
-pub(crate) const ERROR: usize = 1 << 4;
-/// The source was deregistered (its owner is closing it).
-pub(crate) const SHUTDOWN: usize = 1 << 5;
-const BITS: usize = 0xffff;
-const TICK_ONE: usize = 1 << 16;
-
-/// A direction of interest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// Waiting to read (or accept).
-    Read,
-    /// Waiting to write (or connect).
-    Write,
-}
-
-impl Direction {
-    /// Bits that make an operation in this direction worth retrying.
-    pub(crate) fn mask(self) -> usize {
-        match self {
-            Direction::Read => READABLE | READ_CLOSED | ERROR | SHUTDOWN,
-            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR | SHUTDOWN,
-        }
-    }
-}
-
-/// Readiness and waiters of one registered source.
-pub(crate) struct ScheduledIo {
-    readiness: AtomicUsize,
-    waiters: Mutex<[Vec<Unparker>; 2]>,
-    token: Token,
-}
-
-impl ScheduledIo {
-    /// The readiness word: direction bits and tick.
-    pub(crate) fn readiness(&self) -> usize {
-        self.readiness.load(Ordering::Acquire)
-    }
-
-    /// Is any bit of `dir` set in `word`?
-    pub(crate) fn is_ready(word: usize, dir: Direction) -> bool {
-        word & dir.mask() != 0
-    }
-
-    /// Has the source been deregistered?
-    pub(crate) fn is_shutdown(&self) -> bool {
-        self.readiness() & SHUTDOWN != 0
-    }
-
-    /// After `WouldBlock`: clears `dir`'s readiness bits if the tick still
-    /// equals the one in `seen` (the word the caller read *before* the syscall
-    /// that said `WouldBlock`). The closed and error bits of the direction are
-    /// cleared too: the kernel has just said "nothing to do", and a sticky bit
-    /// (an `EPOLLERR` whose error was already consumed, say) would otherwise
-    /// make every later wait return at once — a busy loop. A new state change
-    /// brings a new event with a new tick. `SHUTDOWN` is never cleared.
-    pub(crate) fn clear(&self, dir: Direction, seen: usize) {
-        let bits = match dir {
-            Direction::Read => READABLE | READ_CLOSED | ERROR,
-            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
-        };
-        self.clear_bits(bits, seen);
-    }
-
-    /// After a short stream read or write: clears only the plain readable
-    /// (writable) bit, if the tick still equals the one in `seen`. The
-    /// closed and error bits stay: a FIN that came with the last bytes is
-    /// reported once by edge-triggered epoll, so the next read must still
-    /// try the syscall to see the EOF.
-    pub(crate) fn clear_drained(&self, dir: Direction, seen: usize) {
-        self.clear_bits(
-            match dir {
-                Direction::Read => READABLE,
-                Direction::Write => WRITABLE,
-            },
-            seen,
-        );
-    }
-
-    fn clear_bits(&self, bit: usize, seen: usize) {
-        let mut current = self.readiness();
-        while current & !BITS == seen & !BITS {
-            match self.readiness.compare_exchange_weak(
-                current,
-                current & !bit,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return,
-                Err(actual) => current = actual,
-            }
-        }
-    }
-
-    /// Adds readiness bits with a new tick and wakes waiters that care.
-    pub(crate) fn set_ready(&self, bits: usize) {
-        let mut current = self.readiness();
-        loop {
-            let next = ((current & !BITS).wrapping_add(TICK_ONE)) | (current & BITS) | bits;
-            match self.readiness.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => current = actual,
-            }
-        }
-        // Usually one or two waiters: take them without allocating, and keep
-        // the lists' capacity for the next waits. Unpark outside the lock.
-        let mut few: [Option<Unparker>; 2] = [None, None];
-        let mut more: Vec<Unparker> = Vec::new();
-        {
-            let mut lists = lock(&self.waiters);
-            for (i, dir) in [Direction::Read, Direction::Write].into_iter().enumerate() {
-                if bits & dir.mask() == 0 {
-                    continue;
-                }
-                for waiter in lists[i].drain(..) {
-                    match few.iter_mut().find(|slot| slot.is_none()) {
-                        Some(slot) => *slot = Some(waiter),
-                        None => more.push(waiter),
-                    }
-                }
-            }
-        }
-        for waiter in few.into_iter().flatten().chain(more) {
-            waiter.unpark();
-        }
-    }
-
-    /// Publishes the caller as a waiter for `dir`.
-    pub(crate) fn add_waiter(&self, dir: Direction, waiter: Unparker) {
-        lock(&self.waiters)[dir as usize].push(waiter);
-    }
-
-    /// Removes the caller's waiter for `dir` if it is still listed.
-    pub(crate) fn remove_waiter(&self, dir: Direction, waiter: &Unparker) {
-        let mut lists = lock(&self.waiters);
-        let list = &mut lists[dir as usize];
-        if let Some(i) = list.iter().position(|w| w.same_as(waiter)) {
-            list.swap_remove(i);
-        }
-    }
-}
 
 struct Slot {
     generation: u32,
@@ -282,14 +135,7 @@ impl Reactor {
             };
             let slot = &mut slab.slots[index as usize];
             let token = Token(((slot.generation as usize) << 32) | index as usize);
-            slot.io = Some(Arc::new(ScheduledIo {
-                // Not ready: callers register only after a syscall said
-                // `WouldBlock`, and `EPOLL_CTL_ADD` reports a source that is
-                // ready by then as an event, so nothing is lost.
-                readiness: AtomicUsize::new(0),
-                waiters: Mutex::new([Vec::new(), Vec::new()]),
-                token,
-            }));
+            slot.io = Some(Arc::new(ScheduledIo::new(token)));
             (token, slot.io.clone().expect("just set"))
         };
         let (token, io) = token;
