@@ -12,7 +12,9 @@
 //! the whole resume, so the pointer is valid whenever it is non-null and read
 //! from this thread. `WORKER` is opaque here: only the scheduler knows its type
 //! and lifetime (it points into the worker's own stack frame for as long as
-//! the worker loop runs).
+//! the worker loop runs). `POLLER` is opaque too: the worker's own poller
+//! (`reactor::Poller`, from `Arc::as_ptr`), set and cleared with `WORKER`,
+//! while the worker holds a strong reference to it.
 
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -23,6 +25,7 @@ use crate::fiber::Header;
 thread_local! {
     static CURRENT_FIBER: Cell<*const Header> = const { Cell::new(std::ptr::null()) };
     static WORKER: Cell<*const c_void> = const { Cell::new(std::ptr::null()) };
+    static POLLER: Cell<*const c_void> = const { Cell::new(std::ptr::null()) };
 }
 
 /// The header of the fiber running on this thread, if any.
@@ -69,4 +72,15 @@ pub(crate) fn worker_ptr() -> *const c_void {
 /// Worker side: marks this thread as a worker (or not, with null).
 pub(crate) fn set_worker_ptr(ptr: *const c_void) {
     WORKER.with(|c| c.set(ptr));
+}
+
+/// The opaque poller pointer of this worker thread (null on other threads).
+#[inline]
+pub(crate) fn poller_ptr() -> *const c_void {
+    POLLER.with(|c| c.get())
+}
+
+/// Worker side: publishes this worker's poller (or null when it exits).
+pub(crate) fn set_poller_ptr(ptr: *const c_void) {
+    POLLER.with(|c| c.set(ptr));
 }

@@ -268,6 +268,7 @@ impl Handle {
     /// Statistics of the runtime.
     pub fn stats(&self) -> Stats {
         let s = &self.shared;
+        let wakes = s.wake_counts();
         Stats {
             fibers_alive: s.alive(),
             fibers_spawned: s
@@ -276,6 +277,9 @@ impl Handle {
                 .load(std::sync::atomic::Ordering::Relaxed),
             workers: s.worker_count(),
             stalls: s.counters.stalls.load(std::sync::atomic::Ordering::Relaxed),
+            cross_worker_wakes: wakes.0,
+            worker_wakeups: wakes.1,
+            epoll_waits: wakes.2,
         }
     }
 
@@ -336,6 +340,14 @@ pub struct Stats {
     /// Stalls the monitor reported: a fiber ran past the stall threshold
     /// without blocking or yielding while its worker's other fibers waited.
     pub stalls: u64,
+    /// Fibers woken from another thread (into their worker's inbox): a
+    /// socket polled by another worker, a channel send from another worker.
+    pub cross_worker_wakes: u64,
+    /// Times a sleeping worker was woken by another thread (its poller's
+    /// waker).
+    pub worker_wakeups: u64,
+    /// `epoll_wait` calls of all workers' pollers.
+    pub epoll_waits: u64,
 }
 
 /// One fiber, as [`dump`] describes it.

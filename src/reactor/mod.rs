@@ -1,57 +1,61 @@
-//! The reactor: one `mio::Poll` (epoll) per runtime, and the readiness state
-//! of every registered source.
+//! The IO driver: one poller (an epoll instance and a `mio::Waker`) per
+//! worker, and the readiness state of every source registered with it.
+//!
+//! Files: `scheduled_io.rs` (a source's readiness word and wait lists, with
+//! the table of its bits and the tick rule), `registration.rs` (lazy
+//! registration and `io_loop`, the one wait routine of every IO call),
+//! `sys.rs` (the `poll(2)` fallback for threads that cannot park).
 //!
 //! # Protocol
-//! - A source is registered once, edge-triggered, for read and write. Its
-//!   [`ScheduledIo`] keeps a readiness word — direction bits in the low 16
-//!   bits, a tick counter above — and one wait list per direction, so one
-//!   fiber may read while another writes.
-//! - An IO call tries the syscall first. On `WouldBlock` it clears the
-//!   direction's readiness *only if the tick is unchanged* since it read the
-//!   readiness it acted on (an event that arrived meanwhile is not erased),
-//!   then publishes its waiter, re-checks readiness (an event between the
-//!   syscall and the publish is not lost), and parks. That loop is written
-//!   once, in `registration.rs` (`io_loop`), for every net type and `io::Async`.
-//! - Sources register lazily, after a syscall said `WouldBlock`, so a new
-//!   registration starts with no readiness: `EPOLL_CTL_ADD` itself reports an
-//!   fd that is ready by then as an event.
-//! - A clear also drops the direction's closed and error bits: the kernel has
-//!   just said "nothing to do", and a sticky bit would turn every later wait
-//!   into a busy loop. Only `SHUTDOWN` is permanent.
-//! - The poller (exactly one worker at a time: whoever holds `poll`) turns
-//!   each event into readiness bits with a new tick and unparks the waiters of
-//!   the ready directions; the park protocol routes each fiber to its own
-//!   worker. New work for a worker that polls arrives through `mio::Waker`.
-//! - Tokens are `(generation << 32) | slot`. Deregistration frees the slot
-//!   and bumps its generation, so an event for a closed fd (or a reused fd
-//!   number) never reaches the new owner's waiters.
-//! - Deregistration also marks the `ScheduledIo` closed and wakes every
-//!   waiter, which then sees the error instead of sleeping forever. The fd is
-//!   closed only after it is deregistered. (A source whose registered fd was
-//!   closed by a clone while other fds of the same file live on is released
-//!   with `forget`: its epoll entry dies with the file's last fd, and the
-//!   generation keeps any event still in flight away from the slot's next
-//!   owner.)
+//! - Each worker owns a [`Poller`]. Only that worker calls [`Poller::poll`]:
+//!   blocking when it is idle (no longer than its nearest timer), with a zero
+//!   timeout now and then when it is busy. Any thread may register, deregister
+//!   and [`Poller::wake`] it.
+//! - A source is registered once, edge-triggered, for read and write, lazily:
+//!   with the poller of the worker whose fiber first waits on it (after a
+//!   syscall said `WouldBlock`, so a new registration starts with no readiness
+//!   and `EPOLL_CTL_ADD` itself reports an fd that is ready by then). Its
+//!   events are then seen by that worker, which wakes its own fibers without
+//!   crossing threads; a waiter of another worker is unparked through that
+//!   worker's inbox (the park protocol routes every fiber home).
+//! - Tokens are `(generation << 32) | slot` in the poller's own slab.
+//!   Deregistration (always with the poller the source registered with: the
+//!   registration keeps it) frees the slot and bumps its generation, so an
+//!   event for a closed fd (or a reused fd number) never reaches the new
+//!   owner's waiters. It also sets `SHUTDOWN` and wakes every waiter. The fd
+//!   is closed only after it is deregistered. (A source whose registered fd
+//!   was closed by a clone while other fds of the same file live on is
+//!   released with `forget`: its epoll entry dies with the file's last fd.)
+//! - A *shared* entry ([`Poller::add_shared`]) is a listening socket watched
+//!   by every poller at once with `EPOLLEXCLUSIVE`: the kernel hands a new
+//!   connection to one poller that is blocked in `epoll_wait` (or leaves it on
+//!   the ready list of every busy one), and that poller's worker runs the
+//!   entry's hook on its own stack. A hook that accepted something asks to be
+//!   re-armed: `EPOLL_CTL_DEL` + `EPOLL_CTL_ADD` put this poller at the back of
+//!   the socket's wait queue, so the next connection goes to another idle
+//!   worker first (the kernel wakes the first exclusive waiter in queue order).
 //!
-//! Who touches what: `poll` (the epoll instance and its event buffer) only
-//! the poller holding its lock; `handles` (a registry clone and the waker)
-//! any thread, under the read lock, and `close` under the write lock;
-//! `sources` (the slab) under its lock, by register/deregister and by the
-//! poller resolving a batch of tokens (while it holds `poll`: the one lock
-//! order is `poll`, then `sources`; nothing takes `poll` under `sources`);
-//! each `ScheduledIo`'s word by CAS from anyone, its wait lists under their
-//! own lock, never held while unparking.
+//! Who touches what: `poll` (the epoll instance and its event buffer) only the
+//! owning worker, and `close`; `handles` (the epoll fd number and the waker)
+//! any thread under the read lock, `close` under the write lock, so no
+//! `epoll_ctl` ever runs on a closed (or reused) epoll fd number; `sources`
+//! under its lock, by register/deregister and by the owner resolving a batch
+//! of tokens (lock order `poll`, then `sources`; nothing takes `poll` under
+//! `sources`); each `ScheduledIo`'s word by CAS from anyone, its wait lists
+//! under their own lock, never held while unparking; hooks run outside every
+//! lock.
 
 mod registration;
 mod scheduled_io;
 pub(crate) mod sys;
 
 use std::io;
-use std::sync::{Arc, Mutex, RwLock, TryLockError};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use mio::event::Source;
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 
 use crate::fiber::lock;
 pub(crate) use registration::{
@@ -63,9 +67,20 @@ pub(crate) use scheduled_io::{
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
 
+/// What a shared entry's poller runs when the entry is ready: returns `true`
+/// when it took something (the entry is then re-armed at the back of the
+/// socket's wait queue).
+pub(crate) type ReadyHook = Arc<dyn Fn() -> bool + Send + Sync>;
+
+#[derive(Clone)]
+enum Entry {
+    Io(Arc<ScheduledIo>),
+    Shared(RawFd, ReadyHook),
+}
+
 struct Slot {
     generation: u32,
-    io: Option<Arc<ScheduledIo>>,
+    entry: Option<Entry>,
 }
 
 #[derive(Default)]
@@ -75,149 +90,184 @@ struct Slab {
 }
 
 impl Slab {
-    /// The registration `token` names, unless its slot has moved on to a
-    /// newer generation (the source was deregistered, maybe the slot reused).
-    fn lookup(&self, token: Token) -> Option<Arc<ScheduledIo>> {
-        let index = token.0 & 0xffff_ffff;
-        let generation = (token.0 >> 32) as u32;
-        let slot = self.slots.get(index)?;
-        if slot.generation != generation {
+    /// The entry `token` names, unless its slot has moved on to a newer
+    /// generation (the source was deregistered, maybe the slot reused).
+    fn lookup(&self, token: Token) -> Option<&Entry> {
+        let slot = self.slots.get(token.0 & 0xffff_ffff)?;
+        if slot.generation != (token.0 >> 32) as u32 {
             return None;
         }
-        slot.io.clone()
+        slot.entry.as_ref()
+    }
+
+    /// Puts `make(token)` in a free slot; returns its token.
+    fn insert(&mut self, make: impl FnOnce(Token) -> Entry) -> io::Result<Token> {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(self.slots.len()).map_err(|_| {
+                    io::Error::other("too many registered sources (more than 2^32)")
+                })?;
+                self.slots.push(Slot {
+                    generation: 0,
+                    entry: None,
+                });
+                i
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        let token = Token(((slot.generation as usize) << 32) | index as usize);
+        slot.entry = Some(make(token));
+        Ok(token)
+    }
+
+    /// Frees the slot of `token` if it still belongs to that generation (so
+    /// a second release never frees a reused slot).
+    fn release(&mut self, token: Token) {
+        let index = token.0 & 0xffff_ffff;
+        if let Some(slot) = self.slots.get_mut(index) {
+            if slot.generation == (token.0 >> 32) as u32 && slot.entry.take().is_some() {
+                slot.generation = slot.generation.wrapping_add(1);
+                self.free.push(index as u32);
+            }
+        }
     }
 }
 
-/// One runtime's epoll instance and registrations.
+/// One worker's epoll instance, its waker and its registrations.
 ///
-/// Every fd it holds (the epoll instance, a duplicate of it for registering
-/// while another thread polls, the waker's eventfd) is closed by
-/// [`Reactor::close`] at runtime shutdown, even if handles to the runtime's
-/// shared state live on.
-pub(crate) struct Reactor {
+/// Its two fds (the epoll instance and the waker's eventfd) are closed by
+/// [`Poller::close`] at runtime shutdown, even if registrations still hold
+/// the poller.
+pub(crate) struct Poller {
     poll: Mutex<Option<(Poll, Events)>>,
-    handles: RwLock<Option<(Registry, Waker)>>,
+    handles: RwLock<Option<(RawFd, Waker)>>,
     sources: Mutex<Slab>,
+    /// `epoll_wait` calls so far (owner writes, anyone reads: for `stats`).
+    polls: AtomicU64,
 }
 
 fn closed() -> io::Error {
     io::Error::other("the threadlet runtime this socket was registered with has shut down; use the socket from a fiber of a running runtime")
 }
 
-impl Reactor {
+/// `epoll_ctl(2)`.
+fn ctl(epfd: RawFd, op: libc::c_int, fd: RawFd, events: u32, token: Token) -> io::Result<()> {
+    let mut event = libc::epoll_event {
+        events,
+        u64: token.0 as u64,
+    };
+    // SAFETY: `event` is a valid epoll_event for the call; `epfd` is open
+    // (callers hold the read lock of `handles`, which `close` takes for
+    // writing before closing it).
+    if unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Edge-triggered read + write + peer hang-up: what mio registers too, so
+/// mio's `Event` accessors read our events.
+const SOURCE_EVENTS: u32 =
+    (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+/// A listening socket shared by every poller: level-triggered, exclusive.
+const SHARED_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32;
+
+impl Poller {
     /// Creates the epoll instance and its waker (two fds, both CLOEXEC).
-    pub(crate) fn new() -> io::Result<Reactor> {
+    pub(crate) fn new() -> io::Result<Poller> {
         let poll = Poll::new()?;
-        let registry = poll.registry().try_clone()?;
         let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
-        Ok(Reactor {
+        let epfd = poll.as_raw_fd();
+        Ok(Poller {
             poll: Mutex::new(Some((poll, Events::with_capacity(1024)))),
-            handles: RwLock::new(Some((registry, waker))),
+            handles: RwLock::new(Some((epfd, waker))),
             sources: Mutex::new(Slab::default()),
+            polls: AtomicU64::new(0),
         })
     }
 
-    /// Registers `source` edge-triggered for read and write.
-    pub(crate) fn register(&self, source: &mut impl Source) -> io::Result<Arc<ScheduledIo>> {
-        let token = {
-            let mut slab = lock(&self.sources);
-            let index = match slab.free.pop() {
-                Some(i) => i,
-                None => {
-                    slab.slots.push(Slot {
-                        generation: 0,
-                        io: None,
-                    });
-                    u32::try_from(slab.slots.len() - 1).map_err(|_| {
-                        io::Error::other("too many registered sources (more than 2^32)")
-                    })?
-                }
-            };
-            let slot = &mut slab.slots[index as usize];
-            let token = Token(((slot.generation as usize) << 32) | index as usize);
-            slot.io = Some(Arc::new(ScheduledIo::new(token)));
-            (token, slot.io.clone().expect("just set"))
-        };
-        let (token, io) = token;
-        let handles = self.handles.read().unwrap_or_else(|e| e.into_inner());
-        let result = match handles.as_ref() {
-            Some((registry, _)) => {
-                registry.register(source, token, Interest::READABLE | Interest::WRITABLE)
-            }
-            None => Err(closed()),
-        };
-        drop(handles);
-        if let Err(e) = result {
-            self.release(token);
-            return Err(e);
-        }
-        Ok(io)
+    /// `epoll_wait` calls so far.
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(Ordering::Relaxed)
     }
 
-    /// Deregisters `source` (call before closing its fd), then wakes every
-    /// waiter with SHUTDOWN set.
-    pub(crate) fn deregister(&self, source: &mut impl Source, io: &ScheduledIo) {
-        if let Some((registry, _)) = self
-            .handles
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            let _ = registry.deregister(source);
+    fn epoll_ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: Token) -> io::Result<()> {
+        let handles = self.handles.read().unwrap_or_else(|e| e.into_inner());
+        match handles.as_ref() {
+            Some((epfd, _)) => ctl(*epfd, op, fd, events, token),
+            None => Err(closed()),
         }
-        self.release(io.token);
-        io.set_ready(SHUTDOWN);
+    }
+
+    /// Registers `fd` edge-triggered for read and write.
+    pub(crate) fn register(&self, fd: RawFd) -> io::Result<Arc<ScheduledIo>> {
+        let mut io = None;
+        let token = lock(&self.sources).insert(|token| {
+            let new = Arc::new(ScheduledIo::new(token));
+            io = Some(new.clone());
+            Entry::Io(new)
+        })?;
+        if let Err(e) = self.epoll_ctl(libc::EPOLL_CTL_ADD, fd, SOURCE_EVENTS, token) {
+            lock(&self.sources).release(token);
+            return Err(e);
+        }
+        Ok(io.expect("set by insert"))
+    }
+
+    /// Deregisters `fd` (call before closing it), then wakes every waiter
+    /// with `SHUTDOWN` set.
+    pub(crate) fn deregister(&self, fd: RawFd, io: &ScheduledIo) {
+        let _ = self.epoll_ctl(libc::EPOLL_CTL_DEL, fd, 0, io.token);
+        self.forget(io);
     }
 
     /// Frees `io`'s slot without touching epoll (for a source whose fd is
     /// already closed: the kernel dropped its epoll entry with the last fd of
     /// its file), then wakes every waiter with `SHUTDOWN`. Idempotent.
     pub(crate) fn forget(&self, io: &ScheduledIo) {
-        self.release(io.token);
+        lock(&self.sources).release(io.token);
         io.set_ready(SHUTDOWN);
     }
 
-    /// Frees the slot of `token` if it still belongs to that token's
-    /// generation (so a second release never frees a reused slot).
-    fn release(&self, token: Token) {
-        let index = token.0 & 0xffff_ffff;
-        let generation = (token.0 >> 32) as u32;
-        let mut slab = lock(&self.sources);
-        if let Some(slot) = slab.slots.get_mut(index) {
-            if slot.generation == generation && slot.io.take().is_some() {
-                slot.generation = slot.generation.wrapping_add(1);
-                slab.free.push(index as u32);
-            }
+    /// Watches the listening socket `fd` (level-triggered, `EPOLLEXCLUSIVE`):
+    /// when it is readable, the owner of this poller runs `hook` (module
+    /// docs). Undo with [`Poller::remove_shared`] before `fd` closes.
+    pub(crate) fn add_shared(&self, fd: RawFd, hook: ReadyHook) -> io::Result<Token> {
+        let token = lock(&self.sources).insert(|_| Entry::Shared(fd, hook))?;
+        if let Err(e) = self.epoll_ctl(libc::EPOLL_CTL_ADD, fd, SHARED_EVENTS, token) {
+            lock(&self.sources).release(token);
+            return Err(e);
         }
+        Ok(token)
     }
 
-    #[cfg(test)]
-    fn lookup(&self, token: Token) -> Option<Arc<ScheduledIo>> {
-        lock(&self.sources).lookup(token)
+    /// Stops watching a shared entry. Its hook may still be running (or about
+    /// to run, from a batch already read): hooks check their own stop flag.
+    pub(crate) fn remove_shared(&self, fd: RawFd, token: Token) {
+        let _ = self.epoll_ctl(libc::EPOLL_CTL_DEL, fd, 0, token);
+        lock(&self.sources).release(token);
     }
 
-    /// Becomes the poller if nobody else is, waits up to `timeout` for events
-    /// and dispatches them. `None` if another thread holds the poller role.
-    /// `before_wait` runs once the role is held and before blocking (the
-    /// worker publishes "I am polling" there).
-    pub(crate) fn try_poll(
-        &self,
-        timeout: Option<Duration>,
-        before_wait: impl FnOnce() -> bool,
-    ) -> Option<usize> {
-        let mut guard = match self.poll.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
+    /// Owner only: waits up to `timeout` for events and dispatches them:
+    /// readiness to sources (waking their waiters), hooks of shared entries
+    /// run here. Returns the number of events (the waker's not counted).
+    ///
+    /// `woke` runs right after `epoll_wait` returns, before any dispatch (the
+    /// worker marks itself awake there, so the wakes its dispatch causes do
+    /// not try to wake it).
+    pub(crate) fn poll(&self, timeout: Option<Duration>, woke: impl FnOnce()) -> usize {
+        let mut guard = lock(&self.poll);
+        let Some((poll, events)) = guard.as_mut() else {
+            woke();
+            return 0;
         };
-        let (poll, events) = guard.as_mut()?;
-        // `before_wait` may find work after all: then only peek (timeout 0).
-        let timeout = if before_wait() {
-            timeout
-        } else {
-            Some(Duration::ZERO)
-        };
-        match poll.poll(events, timeout) {
+        // Single writer (the owner): a plain store, no locked RMW.
+        self.polls
+            .store(self.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let result = poll.poll(events, timeout);
+        woke();
+        match result {
             Ok(()) => {}
             // mio retries nothing: EINTR (a signal hit this worker) just
             // means "look again", with the deadline the caller recomputes.
@@ -226,7 +276,7 @@ impl Reactor {
         }
         // Resolve the batch's tokens under one slab lock (lock order: poll,
         // then sources), then dispatch outside both locks.
-        let mut ready: Vec<(Arc<ScheduledIo>, usize)> = Vec::with_capacity(events.iter().count());
+        let mut ready: Vec<(Entry, usize, Token)> = Vec::with_capacity(events.iter().count());
         let mut count = 0;
         {
             let slab = lock(&self.sources);
@@ -251,19 +301,44 @@ impl Reactor {
                 if event.is_error() {
                     bits |= ERROR | READABLE | WRITABLE;
                 }
-                if let Some(io) = slab.lookup(event.token()) {
-                    ready.push((io, bits));
+                if let Some(entry) = slab.lookup(event.token()) {
+                    ready.push((entry.clone(), bits, event.token()));
                 }
             }
         }
         drop(guard);
-        for (io, bits) in ready {
-            io.set_ready(bits);
+        for (entry, bits, token) in ready {
+            match entry {
+                Entry::Io(io) => io.set_ready(bits),
+                Entry::Shared(fd, hook) => {
+                    if hook() {
+                        self.rearm_shared(fd, token);
+                    }
+                }
+            }
         }
-        Some(count)
+        count
     }
 
-    /// Interrupts the poller's `epoll_wait`.
+    /// Moves this poller to the back of the shared socket's wait queue (the
+    /// kernel offers each new connection to the first exclusive waiter), so
+    /// idle workers take turns. `EPOLL_CTL_ADD` reports a backlog that is
+    /// still there, so nothing waits for the next connection. If the entry
+    /// was removed meanwhile, nothing is re-added.
+    fn rearm_shared(&self, fd: RawFd, token: Token) {
+        let slab = lock(&self.sources);
+        if slab.lookup(token).is_none() {
+            return;
+        }
+        // Under the slab lock: `remove_shared` (which releases the slot under
+        // this lock) cannot interleave, so a removed entry is never re-added.
+        let _ = self.epoll_ctl(libc::EPOLL_CTL_DEL, fd, 0, token);
+        if let Err(e) = self.epoll_ctl(libc::EPOLL_CTL_ADD, fd, SHARED_EVENTS, token) {
+            log::error!("threadlet: cannot re-arm a listening socket: {e}");
+        }
+    }
+
+    /// Interrupts the owner's `epoll_wait` (or makes its next one return).
     pub(crate) fn wake(&self) {
         let handles = self.handles.read().unwrap_or_else(|e| e.into_inner());
         if let Some((_, waker)) = handles.as_ref() {
@@ -273,8 +348,9 @@ impl Reactor {
         }
     }
 
-    /// Closes the epoll fd (runtime shutdown). Later registrations fail and
-    /// later polls return at once.
+    /// Closes the epoll fd and the waker (runtime shutdown). Later
+    /// registrations fail and later polls return at once; every source still
+    /// registered gets `SHUTDOWN`.
     pub(crate) fn close(&self) {
         self.handles
             .write()
@@ -282,18 +358,77 @@ impl Reactor {
             .take();
         lock(&self.poll).take();
         let mut slab = lock(&self.sources);
-        let ios: Vec<_> = slab.slots.iter_mut().filter_map(|s| s.io.take()).collect();
+        let ios: Vec<_> = slab
+            .slots
+            .iter_mut()
+            .filter_map(|s| match s.entry.take() {
+                Some(Entry::Io(io)) => Some(io),
+                _ => None,
+            })
+            .collect();
         drop(slab);
         for io in ios {
             io.set_ready(SHUTDOWN);
         }
+    }
+
+    #[cfg(test)]
+    fn is_registered(&self, token: Token) -> bool {
+        lock(&self.sources).lookup(token).is_some()
+    }
+}
+
+/// The pollers of one runtime, one per worker (index = worker index).
+pub(crate) struct Reactor {
+    pollers: Box<[Arc<Poller>]>,
+}
+
+impl Reactor {
+    /// `workers` pollers (two fds each).
+    pub(crate) fn new(workers: usize) -> io::Result<Reactor> {
+        let pollers = (0..workers)
+            .map(|_| Poller::new().map(Arc::new))
+            .collect::<io::Result<_>>()?;
+        Ok(Reactor { pollers })
+    }
+
+    /// Worker `index`'s poller.
+    pub(crate) fn poller(&self, index: usize) -> &Arc<Poller> {
+        &self.pollers[index]
+    }
+
+    /// Every poller, in worker order.
+    pub(crate) fn pollers(&self) -> &[Arc<Poller>] {
+        &self.pollers
+    }
+
+    /// Closes every poller (runtime shutdown).
+    pub(crate) fn close(&self) {
+        for p in self.pollers.iter() {
+            p.close();
+        }
+    }
+}
+
+/// The poller of the worker this thread is, if it is one (a new reference).
+pub(crate) fn current_poller() -> Option<Arc<Poller>> {
+    let ptr = crate::context::poller_ptr() as *const Poller;
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: a worker publishes `Arc::as_ptr` of its poller for exactly as
+    // long as its loop runs, holding a strong reference (through the
+    // runtime's shared state) the whole time; only this thread reads the
+    // cell, so the pointee is alive. Adding a count keeps them balanced.
+    unsafe {
+        Arc::increment_strong_count(ptr);
+        Some(Arc::from_raw(ptr))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mio::unix::SourceFd;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
     fn pipe() -> (OwnedFd, OwnedFd) {
@@ -315,11 +450,11 @@ mod tests {
     /// number (and its slot) never delivers readiness to the old one.
     #[test]
     fn reused_fd_and_slot_never_reach_the_old_registration() {
-        let reactor = Reactor::new().unwrap();
+        let reactor = Poller::new().unwrap();
         let (r1, w1) = pipe();
         let old_fd = r1.as_raw_fd();
-        let old = reactor.register(&mut SourceFd(&old_fd)).unwrap();
-        reactor.deregister(&mut SourceFd(&old_fd), &old);
+        let old = reactor.register(old_fd).unwrap();
+        reactor.deregister(old_fd, &old);
         let old_word = old.readiness();
         assert!(
             old.is_shutdown(),
@@ -332,7 +467,7 @@ mod tests {
         // one), unless a parallel test took it; the slot is reused either way.
         let _same_fd = r2.as_raw_fd() == old_fd;
         let new_fd = r2.as_raw_fd();
-        let new = reactor.register(&mut SourceFd(&new_fd)).unwrap();
+        let new = reactor.register(new_fd).unwrap();
         assert_eq!(
             new.token.0 & 0xffff_ffff,
             old.token.0 & 0xffff_ffff,
@@ -340,35 +475,31 @@ mod tests {
         );
         assert_ne!(new.token, old.token, "new generation");
         write_byte(&w2);
-        reactor
-            .try_poll(Some(Duration::from_secs(5)), || true)
-            .unwrap();
+        assert_eq!(reactor.poll(Some(Duration::from_secs(5)), || {}), 1);
         assert!(ScheduledIo::is_ready(new.readiness(), Direction::Read));
         assert_eq!(
             old.readiness(),
             old_word,
             "the old registration saw nothing"
         );
-        assert!(reactor.lookup(old.token).is_none());
+        assert!(!reactor.is_registered(old.token));
 
         // Releasing the old token again must not free the reused slot.
         reactor.forget(&old);
-        assert!(reactor.lookup(new.token).is_some());
+        assert!(reactor.is_registered(new.token));
         reactor.close();
     }
 
     /// A clear with a stale tick leaves a newer event's bits alone.
     #[test]
     fn clear_keeps_readiness_that_arrived_after_the_syscall() {
-        let reactor = Reactor::new().unwrap();
+        let reactor = Poller::new().unwrap();
         let (r, w) = pipe();
         let fd = r.as_raw_fd();
-        let io = reactor.register(&mut SourceFd(&fd)).unwrap();
+        let io = reactor.register(fd).unwrap();
         let seen = io.readiness();
         write_byte(&w);
-        reactor
-            .try_poll(Some(Duration::from_secs(5)), || true)
-            .unwrap();
+        assert_eq!(reactor.poll(Some(Duration::from_secs(5)), || {}), 1);
         io.clear(Direction::Read, seen);
         assert!(
             ScheduledIo::is_ready(io.readiness(), Direction::Read),
@@ -376,7 +507,7 @@ mod tests {
         );
         io.clear(Direction::Read, io.readiness());
         assert!(!ScheduledIo::is_ready(io.readiness(), Direction::Read));
-        reactor.deregister(&mut SourceFd(&fd), &io);
+        reactor.deregister(fd, &io);
         reactor.close();
     }
 }

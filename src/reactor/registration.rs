@@ -27,9 +27,11 @@
 //! (row 4).
 //!
 //! # Registration
-//! A source registers with the reactor of the first fiber that has to wait on
-//! it (`Handle::try_current()`), once, and keeps a `Handle` so the reactor
-//! outlives the registration. A registration that failed (the runtime was
+//! A source registers with the poller of the worker whose fiber first has to
+//! wait on it (`current_poller()`), once, and keeps that poller (an `Arc`), so
+//! deregistration goes to the epoll instance that holds the entry. Events of
+//! the source are seen by that worker only; a fiber of another worker waiting
+//! on it is woken through its own worker's inbox. A registration that failed (the runtime was
 //! shutting down, `EPERM` for a regular file) or whose reactor has since been
 //! closed (the socket outlived its runtime) is never retried: the source then
 //! waits with `poll(2)`, which blocks the worker thread. Using a socket after
@@ -56,13 +58,10 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Instant;
 
-use mio::unix::SourceFd;
-
 use super::sys;
-use super::{Direction, ScheduledIo};
+use super::{current_poller, Direction, Poller, ScheduledIo};
 use crate::context;
 use crate::park::{self, Unparker};
-use crate::runtime::Handle;
 
 /// IO calls a fiber may make in a row without parking before it yields.
 pub(crate) const BUDGET: u32 = 128;
@@ -112,10 +111,10 @@ pub(crate) fn can_park() -> bool {
     !context::current_fiber_ptr().is_null() && !thread::panicking()
 }
 
-/// A live registration: the runtime that owns the reactor, and the source's
-/// readiness state in it.
+/// A live registration: the poller it was made with (deregistration goes
+/// there too), and the source's readiness state in it.
 pub(crate) struct Registered {
-    handle: Handle,
+    poller: Arc<Poller>,
     pub(crate) io: Arc<ScheduledIo>,
 }
 
@@ -143,9 +142,9 @@ impl Registration {
     pub(crate) fn register(&self, fd: RawFd) -> Option<&Registered> {
         self.cell
             .get_or_init(|| {
-                let handle = Handle::try_current()?;
-                let io = handle.reactor().register(&mut SourceFd(&fd)).ok()?;
-                Some(Registered { handle, io })
+                let poller = current_poller()?;
+                let io = poller.register(fd).ok()?;
+                Some(Registered { poller, io })
             })
             .as_ref()
             .filter(|r| !r.io.is_shutdown())
@@ -157,7 +156,7 @@ impl Registration {
     /// with the file's last fd).
     pub(crate) fn deregister(&self, fd: RawFd) {
         if let Some(Some(r)) = self.cell.get() {
-            r.handle.reactor().deregister(&mut SourceFd(&fd), &r.io);
+            r.poller.deregister(fd, &r.io);
         }
     }
 
@@ -175,7 +174,7 @@ impl Drop for Registration {
         // Idempotent after `deregister`; otherwise the fd is already closed
         // (see `Registration::deregister`) and only the slot is left.
         if let Some(Some(r)) = self.cell.get() {
-            r.handle.reactor().forget(&r.io);
+            r.poller.forget(&r.io);
         }
     }
 }

@@ -1,46 +1,85 @@
-//! A worker's sleep-state word: the handshake that keeps a worker from
-//! sleeping through work queued for it (RELIABILITY row 1). Pure: no crate
-//! imports, so `tests/loom_idle.rs` model-checks this exact code.
+//! The spinning protocol: which worker sleeps, which one is woken, and the
+//! count of workers *searching* for stealable work. Everything that wakes a
+//! worker goes through here (`notify_worker`, `notify_any`, `notify_all`),
+//! and so does every change of the searcher count. Pure: no crate imports
+//! (the caller passes the wake itself as a closure), so `tests/loom_idle.rs`
+//! model-checks this exact code.
 //!
-//! | state           | meaning                                             |
-//! |-----------------|-----------------------------------------------------|
-//! | AWAKE           | running or searching for work                       |
-//! | SLEEPING        | about to park, or parked, on its thread             |
-//! | POLLING         | about to block, or blocked, in `epoll_wait`         |
-//! | WOKEN_SEARCHING | woken to look for stealable work; counted as a searcher by its waker |
+//! # Why this shape (Go's runtime/proc.go weighed the same choices)
+//! Work appears on one thread and must reach an idle one without waking
+//! every thread for every spawn and without a worker sleeping next to work:
+//! - One central run queue and sleep list under a lock would make the
+//!   decision easy and every spawn, wake and sleep contend on that lock.
+//! - Handing each new fiber straight to a sleeping worker (wake it, give it
+//!   the fiber) costs a wake per spawn, and the woken thread often finds the
+//!   spawner already done with the fiber's work: threads thrash between
+//!   sleeping and running.
+//! - Waking an idle worker for every new fiber without handing it over is
+//!   worse still: most woken workers find nothing and go back to sleep.
 //!
-//! The handshake is Dekker's: the worker *publishes* SLEEPING/POLLING, issues a
+//! So, as Go does: a worker that runs out of work becomes a *searcher*
+//! before it sleeps; new stealable work wakes a sleeper only when nobody is
+//! searching (someone searching will find it), and that sleeper is woken as
+//! a searcher (counted before it runs, so a burst of spawns wakes one worker,
+//! not one per spawn); a searcher that finds work while it is the last one
+//! searching wakes another, so stealing fans out as long as there is more.
+//! The last searcher to give up re-checks every queue after it stops counting
+//! (its `idle` re-check), so a spawn that saw "someone searches" is not lost.
+//!
+//! # A worker's sleep word
+//! | state           | meaning                                             | set by |
+//! |-----------------|-----------------------------------------------------|--------|
+//! | AWAKE           | running, searching, or woken by another thread      | the worker (`woke`), a waker's claim |
+//! | SLEEPING        | about to block, or blocked, in its own `epoll_wait` | the worker (`prepare_sleep`) |
+//! | WOKEN_SEARCHING | claimed by `notify_any`; counted as a searcher by its waker | a waker's claim |
+//!
+//! The sleep handshake is Dekker's: the worker *publishes* SLEEPING, issues a
 //! SeqCst fence, then *re-checks* every queue it could be given work through;
-//! a producer *pushes* its work, issues a SeqCst fence, then *reads* the state.
-//! With both fences, at least one side sees the other: either the worker finds
+//! a producer *pushes* its work, issues a SeqCst fence, then *reads* the
+//! word. With both fences at least one side sees the other: the worker finds
 //! the work in its re-check, or the producer sees it asleep and wakes it. The
-//! wake itself is a CAS from the sleeping state, so a sleeper is woken (one
-//! syscall) by one producer only.
+//! wake is a CAS from SLEEPING, so one sleeper costs one wake syscall (an
+//! eventfd write to its poller) however many producers race. A sleeper that
+//! returns from `epoll_wait` on its own (its sockets, its timer) swaps AWAKE
+//! back and learns from the old value whether another thread woke it.
+//!
+//! # The searcher count
+//! `searching` counts workers that are searching or were woken to search. A
+//! worker adds itself when it starts a search (`start_search`), a waker adds
+//! the sleeper it claims as a searcher; the worker removes itself once, when
+//! it finds work (`found_work`, which may wake the next searcher) or gives up
+//! (`give_up`). Each worker's own `Cell<bool>` says whether it holds a count,
+//! so the count never goes below zero or leaks.
+
+use std::cell::Cell;
 
 #[cfg(all(loom, test))]
-use loom::sync::atomic::{fence, AtomicU32, Ordering};
+use loom::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
 #[cfg(not(all(loom, test)))]
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
 
 /// Running or searching.
 pub(crate) const AWAKE: u32 = 0;
-/// Parked on its thread.
+/// Blocked (or about to block) in its poller.
 pub(crate) const SLEEPING: u32 = 1;
-/// Blocked in the reactor.
-pub(crate) const POLLING: u32 = 2;
 /// Woken to search; its waker added it to the searcher count.
-pub(crate) const WOKEN_SEARCHING: u32 = 3;
+pub(crate) const WOKEN_SEARCHING: u32 = 2;
 
-/// How a producer must wake a worker it claimed.
+/// What ended a worker's sleep (from `Idle::woke`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WakeBy {
-    /// `Thread::unpark` of the worker's thread.
-    Unpark,
-    /// The reactor's waker (the worker is in `epoll_wait`).
-    Reactor,
+pub(crate) enum Woken {
+    /// Its own poller returned (its sockets, its timer, or a stale wake), or
+    /// its re-check found work before it blocked.
+    ByItself,
+    /// Another thread claimed it: work was pushed to its inbox, or the
+    /// runtime is shutting down.
+    ByOther,
+    /// Another thread claimed it to search for stealable work; it now holds
+    /// one count of the searcher counter.
+    ToSearch,
 }
 
-/// One worker's sleep state.
+/// One worker's sleep word.
 #[derive(Debug)]
 pub(crate) struct SleepState(AtomicU32);
 
@@ -51,48 +90,158 @@ impl Default for SleepState {
 }
 
 impl SleepState {
-    /// Worker: publish that it is going to sleep (`polling`: in the reactor).
-    /// The caller must then re-check all its work sources before blocking.
-    pub(crate) fn prepare(&self, polling: bool) {
-        self.0
-            .store(if polling { POLLING } else { SLEEPING }, Ordering::SeqCst);
+    /// Worker: publish "going to sleep", then fence. The caller must then
+    /// re-check all its work sources before blocking.
+    fn prepare(&self) {
+        self.0.store(SLEEPING, Ordering::SeqCst);
         fence(Ordering::SeqCst);
     }
 
-    /// Worker: is it still asleep (nobody claimed it)?
-    pub(crate) fn is_asleep(&self) -> bool {
-        matches!(self.0.load(Ordering::Acquire), SLEEPING | POLLING)
+    /// Still asleep (nobody claimed it)?
+    fn is_asleep(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == SLEEPING
     }
 
-    /// Is it blocked (or about to block) in the reactor?
-    pub(crate) fn is_polling(&self) -> bool {
-        self.0.load(Ordering::Acquire) == POLLING
+    /// Worker: back to AWAKE; what the word held says who woke it.
+    fn wake_up(&self) -> Woken {
+        match self.0.swap(AWAKE, Ordering::SeqCst) {
+            WOKEN_SEARCHING => Woken::ToSearch,
+            SLEEPING => Woken::ByItself,
+            _ => Woken::ByOther,
+        }
     }
 
-    /// Worker: back to AWAKE. Returns `true` if it was woken as a searcher
-    /// (it then owns one count of the searcher counter).
-    pub(crate) fn wake_up(&self) -> bool {
-        self.0.swap(AWAKE, Ordering::SeqCst) == WOKEN_SEARCHING
-    }
-
-    /// Producer, after pushing work (with its own SeqCst fence before): claim
-    /// the worker if it sleeps. `as_searcher`: mark it WOKEN_SEARCHING.
-    pub(crate) fn claim(&self, as_searcher: bool) -> Option<WakeBy> {
-        let state = self.0.load(Ordering::SeqCst);
-        let by = match state {
-            SLEEPING => WakeBy::Unpark,
-            POLLING => WakeBy::Reactor,
-            _ => return None,
-        };
+    /// Producer (after its fence): claim the worker if it sleeps.
+    fn claim(&self, as_searcher: bool) -> bool {
         let next = if as_searcher { WOKEN_SEARCHING } else { AWAKE };
         self.0
-            .compare_exchange(state, next, Ordering::SeqCst, Ordering::SeqCst)
-            .ok()
-            .map(|_| by)
+            .compare_exchange(SLEEPING, next, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 }
 
-/// Producer side fence: call between pushing work and `claim`.
-pub(crate) fn producer_fence() {
-    fence(Ordering::SeqCst);
+/// The idle coordination of one runtime.
+#[derive(Debug)]
+pub(crate) struct Idle {
+    sleepers: Box<[SleepState]>,
+    /// Workers searching for stealable work (or woken to).
+    searching: AtomicUsize,
+    /// Where `notify_any` starts looking, so wakes spread over the workers.
+    next: AtomicUsize,
+}
+
+impl Idle {
+    /// Coordination for `workers` workers, all awake.
+    pub(crate) fn new(workers: usize) -> Idle {
+        Idle {
+            sleepers: (0..workers).map(|_| SleepState::default()).collect(),
+            searching: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Workers counted as searching now (a snapshot; for the loom models).
+    #[allow(dead_code)]
+    pub(crate) fn searching(&self) -> usize {
+        self.searching.load(Ordering::SeqCst)
+    }
+
+    /// Is worker `index` asleep (nobody claimed it yet)? (For the loom
+    /// models.)
+    #[allow(dead_code)]
+    pub(crate) fn is_asleep(&self, index: usize) -> bool {
+        self.sleepers[index].is_asleep()
+    }
+
+    // ---- producers -------------------------------------------------------
+
+    /// After pushing into worker `index`'s inbox: wake it if it sleeps.
+    /// Returns whether `wake` was called.
+    pub(crate) fn notify_worker(&self, index: usize, wake: impl Fn(usize)) -> bool {
+        fence(Ordering::SeqCst);
+        if self.sleepers[index].claim(false) {
+            wake(index);
+            return true;
+        }
+        false
+    }
+
+    /// After pushing stealable work: wake one sleeping worker to search for
+    /// it, unless some worker is searching already. Returns whether `wake`
+    /// was called.
+    pub(crate) fn notify_any(&self, wake: impl Fn(usize)) -> bool {
+        fence(Ordering::SeqCst);
+        if self.searching.load(Ordering::SeqCst) != 0 {
+            return false;
+        }
+        let n = self.sleepers.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n.max(1);
+        for i in (0..n).map(|k| (start + k) % n) {
+            if !self.sleepers[i].is_asleep() {
+                continue;
+            }
+            // Count it as a searcher before it wakes, so a second spawn right
+            // behind this one does not wake another worker.
+            self.searching.fetch_add(1, Ordering::SeqCst);
+            if self.sleepers[i].claim(true) {
+                wake(i);
+                return true;
+            }
+            self.searching.fetch_sub(1, Ordering::SeqCst);
+        }
+        false
+    }
+
+    /// Wakes every sleeping worker (shutdown, last fiber gone).
+    pub(crate) fn notify_all(&self, wake: impl Fn(usize)) {
+        fence(Ordering::SeqCst);
+        for i in 0..self.sleepers.len() {
+            if self.sleepers[i].claim(false) {
+                wake(i);
+            }
+        }
+    }
+
+    // ---- the worker `index` itself, with its own `searching` flag ---------
+
+    /// Starts (or continues) a search for stealable work.
+    pub(crate) fn start_search(&self, me: &Cell<bool>) {
+        if !me.replace(true) {
+            self.searching.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Found work: stops searching; the last searcher to stop wakes another,
+    /// so remaining stealable work keeps being picked up.
+    pub(crate) fn found_work(&self, me: &Cell<bool>, wake: impl Fn(usize)) {
+        if me.replace(false) && self.searching.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.notify_any(wake);
+        }
+    }
+
+    /// Gives up searching (about to sleep). The caller's re-check after
+    /// `prepare_sleep` covers work pushed while it still counted.
+    pub(crate) fn give_up(&self, me: &Cell<bool>) {
+        if me.replace(false) {
+            self.searching.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Publishes "worker `index` is going to sleep"; re-check every work
+    /// source after this, and block only if all are empty.
+    pub(crate) fn prepare_sleep(&self, index: usize) {
+        self.sleepers[index].prepare();
+    }
+
+    /// The worker is awake again (its poller returned, or its re-check found
+    /// work). A worker woken to search takes over the count its waker added.
+    pub(crate) fn woke(&self, index: usize, me: &Cell<bool>) -> Woken {
+        let woken = self.sleepers[index].wake_up();
+        // A sleeper gave up its own count before sleeping, so `me` is false
+        // here; should it not be, keep the count exact anyway.
+        if woken == Woken::ToSearch && me.replace(true) {
+            self.searching.fetch_sub(1, Ordering::SeqCst);
+        }
+        woken
+    }
 }

@@ -10,7 +10,7 @@
 //!   spawns from threads that are not workers.
 //! - A wake on the home worker's own thread goes straight to its run queue; a
 //!   wake from anywhere else goes to the home's inbox and wakes that worker if
-//!   it sleeps (`idle.rs` is the handshake).
+//!   it sleeps, through its poller's waker (`idle.rs` is the handshake).
 //! - New stealable work wakes one sleeping worker, and only when nobody is
 //!   already searching (Go's "spinning" rule), so a burst of spawns does not
 //!   wake every thread; a searcher that finds work while it is the last one
@@ -20,11 +20,16 @@
 //!   join runs the child on the same worker with no syscall. The monitor
 //!   wakes a sibling if such a fiber waits while its worker makes no
 //!   progress for a sample period.
-//! - Exactly one worker at a time polls the reactor (whoever holds its poll
-//!   lock); a busy worker peeks at it without blocking every 61 ticks, and
-//!   an idle worker blocks in it if nobody else does.
+//! - Each worker owns a poller (reactor/mod.rs): an idle worker blocks in its
+//!   own `epoll_wait` (no longer than its nearest timer); a busy one peeks at
+//!   it without blocking every 61 ticks (at most every 100 µs). Sockets
+//!   register with the poller of the worker whose fiber first waits on them,
+//!   so their events wake that worker's fibers without crossing threads.
 //!
-//! The worker loop is in `worker.rs`; the stall monitor in `monitor.rs`.
+//! Files: `idle.rs` (the spinning protocol: sleep words, the searcher count,
+//! every `notify_*`), `worker.rs` (the worker loop), `monitor.rs` (the stall
+//! monitor). This file holds the shared state and the `Executor` the layers
+//! below call.
 
 mod idle;
 mod monitor;
@@ -93,8 +98,11 @@ impl Registry {
 pub(crate) struct WorkerShared {
     inbox: Injector<FiberRef>,
     stealer: Stealer<FiberRef>,
-    sleep: idle::SleepState,
     thread: OnceLock<Thread>,
+    /// Fibers woken from another thread into its inbox (for `stats`).
+    inbox_wakes: AtomicU64,
+    /// Times another thread woke it from its poller (for `stats`).
+    wakeups: AtomicU64,
     registry: Mutex<Registry>,
     /// Id of the fiber it is running, 0 when none (for the monitor and dump).
     running: AtomicU64,
@@ -114,15 +122,14 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     workers: Box<[WorkerShared]>,
     injector: Injector<FiberRef>,
-    /// Workers currently searching for stealable work.
-    searching: AtomicUsize,
+    /// Who sleeps, who searches, who gets woken (idle.rs).
+    idle: idle::Idle,
     /// Fibers spawned and not yet finished.
     alive: AtomicUsize,
     shutdown: AtomicBool,
     pub(crate) reactor: Reactor,
     pool: StackPool,
     pub(crate) counters: Counters,
-    next_victim: AtomicUsize,
     /// The process that built the runtime (see `fork`).
     pid: u32,
 }
@@ -153,14 +160,16 @@ impl Shared {
     /// Builds the shared state and the per-worker fresh deques (which move
     /// into the worker threads).
     pub(crate) fn new(config: Config) -> io::Result<(Arc<Shared>, Vec<Deque<FiberRef>>)> {
-        let deques: Vec<Deque<FiberRef>> = (0..config.workers).map(|_| Deque::new_lifo()).collect();
+        let n = config.workers;
+        let deques: Vec<Deque<FiberRef>> = (0..n).map(|_| Deque::new_lifo()).collect();
         let workers = deques
             .iter()
             .map(|d| WorkerShared {
                 inbox: Injector::new(),
                 stealer: d.stealer(),
-                sleep: idle::SleepState::default(),
                 thread: OnceLock::new(),
+                inbox_wakes: AtomicU64::new(0),
+                wakeups: AtomicU64::new(0),
                 registry: Mutex::new(Registry::default()),
                 running: AtomicU64::new(0),
                 switches: AtomicU64::new(0),
@@ -171,13 +180,12 @@ impl Shared {
             config,
             workers,
             injector: Injector::new(),
-            searching: AtomicUsize::new(0),
+            idle: idle::Idle::new(n),
             alive: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
-            reactor: Reactor::new()?,
+            reactor: Reactor::new(n)?,
             pool,
             counters: Counters::default(),
-            next_victim: AtomicUsize::new(0),
             pid: process_id(),
         });
         Ok((shared, deques))
@@ -186,6 +194,18 @@ impl Shared {
     /// Number of workers.
     pub(crate) fn worker_count(&self) -> usize {
         self.workers.len()
+    }
+
+    /// (fibers woken into another worker's inbox, wakes of a sleeping
+    /// worker by another thread, `epoll_wait` calls), summed over workers.
+    pub(crate) fn wake_counts(&self) -> (u64, u64, u64) {
+        let mut sums = (0, 0, 0);
+        for (i, w) in self.workers.iter().enumerate() {
+            sums.0 += w.inbox_wakes.load(Ordering::Relaxed);
+            sums.1 += w.wakeups.load(Ordering::Relaxed);
+            sums.2 += self.reactor.poller(i).polls();
+        }
+        sums
     }
 
     /// Fibers alive (spawned, not finished).
@@ -201,60 +221,24 @@ impl Shared {
 
     /// Wakes worker `index` if it sleeps (after pushing into its inbox).
     fn notify_worker(&self, index: usize) {
-        idle::producer_fence();
-        if let Some(by) = self.workers[index].sleep.claim(false) {
-            self.wake_worker(index, by);
-        }
+        self.idle.notify_worker(index, |i| self.wake_worker(i));
     }
 
-    fn wake_worker(&self, index: usize, by: idle::WakeBy) {
-        match by {
-            idle::WakeBy::Unpark => {
-                if let Some(t) = self.workers[index].thread.get() {
-                    t.unpark();
-                }
-            }
-            idle::WakeBy::Reactor => self.reactor.wake(),
-        }
+    /// Makes worker `i`'s `epoll_wait` return (it was claimed asleep).
+    fn wake_worker(&self, i: usize) {
+        self.workers[i].wakeups.fetch_add(1, Ordering::Relaxed);
+        self.reactor.poller(i).wake();
     }
 
     /// After pushing stealable work: wake one sleeping worker to take it,
-    /// unless some worker is already searching.
-    fn notify_any(&self) {
-        idle::producer_fence();
-        if self.searching.load(Ordering::SeqCst) != 0 {
-            return;
-        }
-        let n = self.workers.len();
-        let start = self.next_victim.fetch_add(1, Ordering::Relaxed) % n;
-        // Prefer a worker parked on its thread: the poller is also watching
-        // the network, and waking it costs an eventfd write.
-        for want_poller in [false, true] {
-            for i in (0..n).map(|k| (start + k) % n) {
-                let w = &self.workers[i];
-                if !w.sleep.is_asleep() || w.sleep.is_polling() != want_poller {
-                    continue;
-                }
-                // Count the woken worker as a searcher before it wakes, so a
-                // second spawn right behind this one does not wake another.
-                self.searching.fetch_add(1, Ordering::SeqCst);
-                if let Some(by) = w.sleep.claim(true) {
-                    self.wake_worker(i, by);
-                    return;
-                }
-                self.searching.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
+    /// unless some worker is already searching (idle.rs).
+    pub(crate) fn notify_any(&self) {
+        self.idle.notify_any(|i| self.wake_worker(i));
     }
 
     /// Wakes every worker (shutdown, last fiber gone).
     fn notify_all(&self) {
-        idle::producer_fence();
-        for i in 0..self.workers.len() {
-            if let Some(by) = self.workers[i].sleep.claim(false) {
-                self.wake_worker(i, by);
-            }
-        }
+        self.idle.notify_all(|i| self.wake_worker(i));
     }
 
     /// Starts shutdown: every worker cancels its fibers and exits once no
@@ -296,7 +280,9 @@ impl Executor for Shared {
                 return;
             }
         }
-        self.workers[home].inbox.push(fiber);
+        let worker = &self.workers[home];
+        worker.inbox.push(fiber);
+        worker.inbox_wakes.fetch_add(1, Ordering::Relaxed);
         self.notify_worker(home);
     }
 

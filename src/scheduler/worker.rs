@@ -10,12 +10,16 @@
 //! 4. on every other tick the fresh deque (own spawns) first, then the run
 //!    queue, then the fresh deque, then the injector — so new fibers and
 //!    woken ones share the worker and neither starves;
-//! 5. as a *searcher*: steal half of a random sibling's fresh deque, a few
-//!    rounds with a spin between — long while searches pay off (a spawn
-//!    burst), short when the last one found nothing (IO-bound fibers never
-//!    move, so long spins for them only take CPU from everything else);
-//! 6. idle: block in the reactor if nobody else does, else park the thread,
-//!    in both cases no longer than until the nearest timer.
+//! 5. as a *searcher*: steal half of a random sibling's fresh deque (and look
+//!    at the injector and the inbox), a few rounds with a spin between. How
+//!    long it spins depends on what brought work the last time it ran out
+//!    (see `spin_long`): work from other threads (a steal, a fiber woken into
+//!    its inbox by another worker, a wake from another thread) means the next
+//!    piece of work will likely come the same way within microseconds, so it
+//!    spins long; work from its own poller or timers means spinning only
+//!    takes CPU from everything else, so it spins briefly;
+//! 6. idle: block in its own poller's `epoll_wait`, no longer than until the
+//!    nearest timer; other threads wake it through the poller's waker.
 //!
 //! After a resume: a yield goes to the back of the run queue; a park is
 //! committed (park.rs) — if a wake arrived meanwhile the fiber goes back on
@@ -30,9 +34,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Steal, Worker as Deque};
 
+use super::idle::Woken;
 use super::{RunQueue, Shared};
 use crate::context;
 use crate::fiber::{lock, FiberRef, Suspend};
+use crate::reactor::Poller;
 use crate::stack::{self, StackCache};
 use crate::time::Timers;
 
@@ -53,13 +59,21 @@ pub(crate) struct Local {
     pub(crate) timers: RefCell<Timers>,
     pub(crate) stacks: RefCell<StackCache>,
     tick: Cell<u32>,
+    /// Does this worker hold a count of the searcher counter (idle.rs)?
     searching: Cell<bool>,
-    /// Did the last search find something? Then the next one spins long
-    /// between rounds (a burst of spawns is going on); a worker whose
-    /// searches keep coming back empty (IO-bound fibers, which never move)
-    /// spins only briefly instead of burning CPU the rest of the machine
-    /// could use (4.5% of a 1000-connection echo server's CPU otherwise).
-    search_paid: Cell<bool>,
+    /// Did work come from another thread the last time this worker ran out
+    /// (a steal, a fiber another worker woke into its inbox, a wake by
+    /// another thread)? Then the next search spins long between rounds:
+    /// such work comes back within microseconds (a ping-pong with a fiber on
+    /// another worker, a spawn burst), and a missed spin costs a sleep and a
+    /// cross-thread wake per message. Work from its own poller or timers
+    /// (IO-bound fibers, which never move) makes it spin briefly instead, so
+    /// it does not burn CPU the rest of the machine could use. Decided by
+    /// what actually ended the last idle period, every time, so there is no
+    /// mode that sticks once a run falls into it.
+    spin_long: Cell<bool>,
+    /// This worker's poller (also published through `context`).
+    poller: Arc<Poller>,
     shutdown_seen: Cell<bool>,
     rng: Cell<u32>,
     last_peek: Cell<Instant>,
@@ -133,15 +147,15 @@ impl Local {
         self.steal_injector()
     }
 
-    /// A busy worker looks at the reactor without blocking (nobody may be
-    /// polling while every worker is busy), but at most every
-    /// `PEEK_INTERVAL`: an `epoll_wait` costs about a microsecond, too much
-    /// to pay every 61 switches.
+    /// A busy worker looks at its own poller without blocking (nothing else
+    /// polls it while it is busy), but at most every `PEEK_INTERVAL`: an
+    /// `epoll_wait` costs about a microsecond, too much to pay every 61
+    /// switches of fibers that only yield.
     fn peek_reactor(&self) {
         let now = Instant::now();
         if now.duration_since(self.last_peek.get()) >= PEEK_INTERVAL {
             self.last_peek.set(now);
-            let _ = self.shared.reactor.try_poll(Some(Duration::ZERO), || false);
+            self.poller.poll(Some(Duration::ZERO), || {});
         }
     }
 
@@ -176,16 +190,12 @@ impl Local {
 
     /// Step 5: steal fresh fibers from siblings.
     fn search(&self) -> Option<FiberRef> {
-        if !self.searching.get() {
-            self.searching.set(true);
-            self.shared.searching.fetch_add(1, Ordering::SeqCst);
-        }
+        self.shared.idle.start_search(&self.searching);
         let n = self.shared.workers.len();
-        // 448 `pause`s in all while searches pay off, 56 when they do not
+        // 448 `pause`s in all after work from other threads, 56 otherwise
         // (~13 µs and ~1.6 µs at the 29 ns a pause takes on the 2-core EPYC
-        // the benchmarks ran on): the short spin still catches a reply from
-        // a fiber on another worker, which takes well under a microsecond.
-        let spin_shift = if self.search_paid.get() { 6 } else { 3 };
+        // the benchmarks ran on).
+        let spin_shift = if self.spin_long.get() { 6 } else { 3 };
         for round in 0..SEARCH_ROUNDS {
             let start = self.next_rand() as usize % n.max(1);
             for k in 0..n {
@@ -197,7 +207,7 @@ impl Local {
                 loop {
                     match stealer.steal_batch_and_pop(&self.fresh) {
                         Steal::Success(f) => {
-                            self.search_paid.set(true);
+                            self.spin_long.set(true);
                             return Some(f);
                         }
                         Steal::Empty => break,
@@ -206,7 +216,7 @@ impl Local {
                 }
             }
             if let Some(f) = self.steal_injector().or_else(|| self.take_inbox()) {
-                self.search_paid.set(true);
+                self.spin_long.set(true);
                 return Some(f);
             }
             if round + 1 < SEARCH_ROUNDS {
@@ -215,17 +225,18 @@ impl Local {
                 }
             }
         }
-        self.search_paid.set(false);
+        self.spin_long.set(false);
         None
     }
 
     /// A searcher that found work stops searching; if it was the last
     /// searcher, it wakes another so remaining work keeps being picked up.
     fn stop_searching(&self) {
-        if self.searching.replace(false)
-            && self.shared.searching.fetch_sub(1, Ordering::SeqCst) == 1
-        {
-            self.shared.notify_any();
+        if self.searching.get() {
+            let shared = &self.shared;
+            shared
+                .idle
+                .found_work(&self.searching, |i| shared.wake_worker(i));
         }
     }
 
@@ -240,42 +251,32 @@ impl Local {
             || (shared.is_shutting_down() && (!self.shutdown_seen.get() || shared.alive() == 0))
     }
 
-    /// Step 6: sleep until there may be work.
+    /// Step 6: sleep in this worker's poller until there may be work.
     fn idle(&self) {
-        if self.searching.replace(false) {
-            self.shared.searching.fetch_sub(1, Ordering::SeqCst);
-        }
+        let idle = &self.shared.idle;
+        idle.give_up(&self.searching);
         let deadline = self.timers.borrow_mut().next_deadline();
         let now = Instant::now();
         if deadline.is_some_and(|d| d <= now) {
             return;
         }
         let timeout = deadline.map(|d| d - now);
-        let sleep = &self.worker().sleep;
-        let polled = self.shared.reactor.try_poll(timeout, || {
-            sleep.prepare(true);
-            !self.has_work()
-        });
-        if polled.is_none() {
-            sleep.prepare(false);
-            if !self.has_work() {
-                while sleep.is_asleep() {
-                    match deadline {
-                        Some(d) => {
-                            let now = Instant::now();
-                            if now >= d {
-                                break;
-                            }
-                            std::thread::park_timeout(d - now);
-                        }
-                        None => std::thread::park(),
-                    }
-                }
-            }
+        idle.prepare_sleep(self.index);
+        // The re-check of the handshake (idle.rs): work pushed before we
+        // published SLEEPING is seen here; work pushed after it claims us.
+        if self.has_work() {
+            idle.woke(self.index, &self.searching);
+            return;
         }
-        if sleep.wake_up() {
-            // Our waker counted us as a searcher.
-            self.searching.set(true);
+        let mut woken = Woken::ByItself;
+        self.poller.poll(timeout, || {
+            woken = idle.woke(self.index, &self.searching);
+        });
+        match woken {
+            Woken::ByOther => self.spin_long.set(true),
+            Woken::ByItself => self.spin_long.set(false),
+            // Woken for stealable work: the search decides.
+            Woken::ToSearch => {}
         }
     }
 
@@ -356,6 +357,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
     stack::ensure_altstack();
     let local = Local {
         index,
+        poller: shared.reactor.poller(index).clone(),
         shared,
         run_queue: RefCell::new(RunQueue::with_capacity(256)),
         fresh,
@@ -363,12 +365,13 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
         stacks: RefCell::new(StackCache::new()),
         tick: Cell::new(0),
         searching: Cell::new(false),
-        search_paid: Cell::new(false),
+        spin_long: Cell::new(false),
         shutdown_seen: Cell::new(false),
         rng: Cell::new(0x9e37_79b9 ^ (index as u32).wrapping_mul(0x85eb_ca6b) | 1),
         last_peek: Cell::new(Instant::now()),
     };
     context::set_worker_ptr(&local as *const Local as *const c_void);
+    context::set_poller_ptr(Arc::as_ptr(&local.poller).cast());
     loop {
         // Checked every tick, not only when idle: fibers that keep yielding
         // would otherwise keep shutdown from ever starting.
@@ -394,6 +397,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
         local.idle();
     }
     context::set_worker_ptr(std::ptr::null());
+    context::set_poller_ptr(std::ptr::null());
     let Local {
         shared,
         stacks,
