@@ -50,7 +50,11 @@
 //!   work to the current worker; [`fiber_local!`] is `thread_local!` per fiber.
 //! - **Network** ([`net`]): `TcpListener`, `TcpStream`, `UdpSocket`, and the
 //!   Unix socket types, with std's methods, `Read`/`Write` for `T` and `&T`,
-//!   read/write timeouts. [`io::wait_readable`], [`io::wait_writable`] and
+//!   read/write timeouts. [`net::serve`]`(addr, handler)` is a whole server:
+//!   each connection runs `handler` on a fresh fiber, and accepting belongs to
+//!   the runtime (whichever worker is free accepts), so a CPU-bound request
+//!   never holds up new connections; [`net::Server::shutdown`] closes the
+//!   port and waits for the running handlers. [`io::wait_readable`], [`io::wait_writable`] and
 //!   [`io::Async`] make any fd (a pipe, a tty, a foreign socket) fiber-aware.
 //! - **Sync** ([`sync`]): `Mutex`, `RwLock`, `Condvar`, `Barrier`, `OnceLock`
 //!   (std semantics, poisoning included), `Semaphore`, `WaitGroup`, channels
@@ -134,11 +138,13 @@
 //!   stealable deque of fresh fibers; a global injector takes spawns from
 //!   outside. Idle workers spin briefly, then sleep; a new fiber wakes one
 //!   only when nobody is already looking for work.
-//! - **IO.** One epoll instance per runtime, edge-triggered; exactly one idle
-//!   worker at a time blocks in `epoll_wait` and hands each ready fiber to its
-//!   own worker. An IO call tries the syscall first and parks only on
-//!   `WouldBlock`. Timers live in a per-worker heap; a sleeping worker sleeps
-//!   until its nearest deadline.
+//! - **IO.** Each worker owns an epoll instance (edge-triggered). A socket
+//!   registers with the poller of the worker whose fiber first waits on it,
+//!   so its events wake that worker's fibers without crossing threads; an
+//!   idle worker blocks in its own `epoll_wait` until its nearest timer, and
+//!   other threads wake it through its poller's waker. An IO call tries the
+//!   syscall first and parks only on `WouldBlock`. Timers live in a
+//!   per-worker heap.
 //!
 //! The design document (`DESIGN.md`) and the reliability table
 //! (`RELIABILITY.md`) in the repository's shared folder go into detail.

@@ -31,13 +31,18 @@
 //!   yields, so one busy connection cannot starve the others or the timers;
 //! - resolving a host name (`ToSocketAddrs`) runs on the calling worker and
 //!   blocks it for the DNS lookup: pass IP addresses on hot paths;
-//! - a socket registers with the reactor of the first fiber that waits on it;
-//!   used after that runtime has shut down it still works, but waits in
-//!   `poll(2)` and blocks its worker.
+//! - a socket registers with the poller of the worker whose fiber first waits
+//!   on it (fibers of other workers waiting on it are still woken, one
+//!   cross-thread wake slower); used after that runtime has shut down it
+//!   still works, but waits in `poll(2)` and blocks its worker.
+//!
+//! Beyond std: [`serve`] runs a handler per connection on fresh fibers, with
+//! accepting done by whichever worker is free (see its docs).
 //!
 //! The address types are re-exported from std, so `use` lines that name them
 //! along with the sockets keep compiling.
 
+mod serve;
 mod source;
 pub(crate) mod sys;
 mod tcp;
@@ -49,6 +54,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+pub use serve::{serve, Server};
 pub use std::net::{
     AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6,
     ToSocketAddrs,

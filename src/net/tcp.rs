@@ -172,6 +172,13 @@ impl Iterator for Incoming<'_> {
 }
 
 impl TcpStream {
+    /// A connection `accept4` returned with `SOCK_NONBLOCK` (net::serve).
+    pub(crate) fn from_accepted(fd: OwnedFd) -> TcpStream {
+        TcpStream {
+            sock: Socket::from_nonblocking(fd),
+        }
+    }
+
     /// Connects to `addr`, trying each resolved address in turn and parking
     /// while each connect is in progress. Returns the last error if none
     /// connects; the message names the address (`ConnectionRefused`: nothing

@@ -58,7 +58,26 @@ pub const WORKLOADS: &[&str] = &[
     "rss",
     "echo-server",
     "http-server",
+    "mix-server",
+    "mix-accept-server",
 ];
+
+/// The request size of the mix workload (`mixgen`).
+pub const MIX_SIZE: usize = 64;
+/// CPU time a mix request whose first byte is `b'C'` costs the server.
+pub const MIX_CPU: Duration = Duration::from_millis(50);
+
+/// The mix workload's server side of one request: a request starting with
+/// `b'C'` burns [`MIX_CPU`] of CPU (a CPU-bound request); every request is
+/// echoed.
+pub fn mix_work(request: &[u8]) {
+    if request.first() == Some(&b'C') {
+        let until = std::time::Instant::now() + MIX_CPU;
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+}
 
 impl Args {
     /// Parses `std::env::args()`; on bad input prints usage and exits with status 2.

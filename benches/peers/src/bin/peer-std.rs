@@ -194,6 +194,10 @@ fn main() {
         "rss" => parked_rss(&args),
         "echo-server" => serve(&args, echo),
         "http-server" => serve(&args, http),
+        "mix-server" | "mix-accept-server" => {
+            eprintln!("peer-{PEER}: the mix workload is run for threadlet and tokio only");
+            std::process::exit(1)
+        }
         _ => unreachable!("Args::parse checks the workload"),
     }
     // Exit at once: the measurement is printed, teardown is not measured.

@@ -195,6 +195,36 @@ fn serve(args: &Args, handler: fn(TcpStream)) {
     })
 }
 
+/// One connection of the mix workload: 64 B requests, echoed; a request
+/// starting with `C` costs 50 ms of CPU first.
+fn mix(mut s: TcpStream) {
+    let _ = s.set_nodelay(true);
+    let mut req = [0u8; threadlet_peers::MIX_SIZE];
+    while s.read_exact(&mut req).is_ok() {
+        threadlet_peers::mix_work(&req);
+        if s.write_all(&req).is_err() {
+            return;
+        }
+    }
+}
+
+/// The mix workload on `threadlet::net::serve`: accepting belongs to the
+/// runtime.
+fn serve_mix(args: &Args) {
+    raise_nofile();
+    let addr = args.addr();
+    runtime(args.workers).block_on(move || {
+        let server = threadlet::net::serve(addr.as_str(), mix).unwrap_or_else(|e| {
+            eprintln!("peer-threadlet: serve {addr}: {e}");
+            std::process::exit(1)
+        });
+        loop {
+            fiber::sleep(Duration::from_secs(3600));
+            let _ = &server;
+        }
+    })
+}
+
 fn main() {
     let args = Args::parse(PEER);
     match args.workload.as_str() {
@@ -204,6 +234,8 @@ fn main() {
         "rss" => parked_rss(&args),
         "echo-server" => serve(&args, echo),
         "http-server" => serve(&args, http),
+        "mix-server" => serve_mix(&args),
+        "mix-accept-server" => serve(&args, mix),
         _ => unreachable!("Args::parse checks the workload"),
     }
     // Exit at once: the measurement is printed, teardown is not measured.

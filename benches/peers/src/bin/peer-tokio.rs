@@ -208,6 +208,37 @@ fn serve(args: &Args, http_mode: bool) {
     })
 }
 
+/// One connection of the mix workload: 64 B requests, echoed; a request
+/// starting with `C` costs 50 ms of CPU first (on the worker, as a CPU-bound
+/// handler would).
+async fn mix(mut s: TcpStream) {
+    let _ = s.set_nodelay(true);
+    let mut req = [0u8; threadlet_peers::MIX_SIZE];
+    while s.read_exact(&mut req).await.is_ok() {
+        threadlet_peers::mix_work(&req);
+        if s.write_all(&req).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn serve_mix(args: &Args) {
+    raise_nofile();
+    let addr = args.addr();
+    on_worker(&runtime(args.workers), async move {
+        let listener = TcpListener::bind(&addr).await.unwrap_or_else(|e| {
+            eprintln!("peer-tokio: bind {addr}: {e}");
+            std::process::exit(1)
+        });
+        loop {
+            match listener.accept().await {
+                Ok((s, _)) => drop(tokio::spawn(mix(s))),
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+}
+
 fn main() {
     let args = Args::parse(PEER);
     match args.workload.as_str() {
@@ -217,6 +248,7 @@ fn main() {
         "rss" => parked_rss(&args),
         "echo-server" => serve(&args, false),
         "http-server" => serve(&args, true),
+        "mix-server" | "mix-accept-server" => serve_mix(&args),
         _ => unreachable!("Args::parse checks the workload"),
     }
     // Exit at once: the measurement is printed, teardown is not measured.
