@@ -32,6 +32,9 @@ WORKLOADS = [
     ("echo-1000", "echo 64 B, 1000 conns", False),
     ("echo-10000", "echo 64 B, 10000 conns", False),
     ("http", "HTTP hello, wrk 256 conns", False),
+    ("serve-mix", "serve: p99 of plain requests, a conn per request, 50 ms CPU request every 100 ms "
+     "(threadlet: net::serve; tokio: accept loop)", True),
+    ("serve-mix-loop", "same, threadlet with an accept-loop fiber instead of net::serve", True),
 ]
 
 # Short names for the chart's x axis.
@@ -45,6 +48,8 @@ SHORT = {
     "echo-1000": "echo\n1000 conns",
     "echo-10000": "echo\n10k conns",
     "http": "HTTP hello\n256 conns",
+    "serve-mix": "serve, CPU req\nin mix: p99",
+    "serve-mix-loop": "accept loop,\nCPU req: p99",
 }
 
 # (workload, peer or "self:<workload>", op, bound): ratio threadlet/peer op bound.

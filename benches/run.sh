@@ -9,7 +9,7 @@
 #   benches/results/raw/<stamp>/   every raw result line + wrk output (gitignored)
 #   benches/results/latest.md      medians, threadlet/peer ratios, PASS/MISS, machine info
 #   benches/results/latest.png     the ratios as a bar chart
-# --only takes a comma list of: spawn,yield,pingpong,rss,echo,http.
+# --only takes a comma list of: spawn,yield,pingpong,rss,echo,http,mix.
 # Servers bind 127.0.0.1 only. About 7 minutes on 2 cores after the build.
 # See benches/README.md.
 set -euo pipefail
@@ -18,7 +18,7 @@ WORKERS=2
 REPS=3
 ECHO_SECS=3
 WRK_SECS=5
-ONLY="spawn,yield,pingpong,rss,echo,http"
+ONLY="spawn,yield,pingpong,rss,echo,http,mix"
 PEERS=(threadlet tokio may std)
 ECHO_CONNS=(100 1000 10000)
 WRK_CONNS=256
@@ -169,6 +169,23 @@ for rep in $(seq "$REPS"); do
             stop_server
             record "$p" http "$rep" "$line"
             log "  $p http: ${line:-FAILED}"
+        done
+    fi
+    if want mix; then
+        # A connection per request with a CPU-bound request in the mix
+        # (mixgen): threadlet's net::serve, threadlet's accept-loop fiber,
+        # tokio's accept loop.
+        for pk in "threadlet mix-server serve-mix" "threadlet mix-accept-server serve-mix-loop" \
+                  "tokio mix-server serve-mix"; do
+            set -- $pk
+            line=""
+            if start_server "$1" "$2"; then
+                line="$(timeout $((ECHO_SECS + 60)) "$BIN/mixgen" --addr "127.0.0.1:$PORT" \
+                    --duration "$ECHO_SECS" --peer "$1" --workload "$3" 2>>"$RAW/stderr.log" | tail -n1)" || true
+            fi
+            stop_server
+            record "$1" "$3" "$rep" "$line"
+            log "  $1 $3: ${line:-FAILED}"
         done
     fi
 done

@@ -1,9 +1,9 @@
 //! Load generator of the mix workload: a connection per request, with a
 //! CPU-bound request in the mix.
 //!
-//! `mixgen --addr 127.0.0.1:P [--duration 3] [--threads 4] [--cpu-every-ms 100] [--peer NAME]`
-//! prints one JSON line:
-//! `{"peer":NAME,"workload":"serve-mix","value":<p99 us>,"unit":"us p99","p50_us":..,
+//! `mixgen --addr 127.0.0.1:P [--duration 3] [--threads 4] [--cpu-every-ms 100] [--peer NAME]
+//!  [--workload serve-mix]` prints one JSON line:
+//! `{"peer":NAME,"workload":WORKLOAD,"value":<p99 us>,"unit":"us p99","p50_us":..,
 //! "requests":..,"cpu_requests":..,"errors":..}`
 //!
 //! `threads` plain threads each loop: connect, send one 64 B request, read
@@ -27,6 +27,7 @@ struct Opts {
     threads: usize,
     cpu_every_ms: u64,
     peer: String,
+    workload: String,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -36,6 +37,7 @@ fn parse() -> Result<Opts, String> {
         threads: 4,
         cpu_every_ms: 100,
         peer: String::new(),
+        workload: "serve-mix".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -47,6 +49,7 @@ fn parse() -> Result<Opts, String> {
             "--threads" => o.threads = (num(&v)? as usize).max(1),
             "--cpu-every-ms" => o.cpu_every_ms = (num(&v)? as u64).max(1),
             "--peer" => o.peer = v,
+            "--workload" => o.workload = v,
             _ => return Err(format!("unexpected argument {a:?}")),
         }
     }
@@ -81,7 +84,7 @@ fn percentile_us(sorted: &[u64], p: f64) -> f64 {
 fn main() {
     let o = parse().unwrap_or_else(|msg| {
         eprintln!("mixgen: {msg}");
-        eprintln!("usage: mixgen --addr 127.0.0.1:PORT [--duration 3] [--threads 4] [--cpu-every-ms 100] [--peer NAME]");
+        eprintln!("usage: mixgen --addr 127.0.0.1:PORT [--duration 3] [--threads 4] [--cpu-every-ms 100] [--peer NAME] [--workload NAME]");
         std::process::exit(2)
     });
     // Warm up (and wait for the server): one plain request.
@@ -134,8 +137,9 @@ fn main() {
     let mut lat = lat;
     lat.sort_unstable();
     println!(
-        r#"{{"peer":"{}","workload":"serve-mix","value":{:.1},"unit":"us p99","p50_us":{:.1},"requests":{},"cpu_requests":{},"errors":{}}}"#,
+        r#"{{"peer":"{}","workload":"{}","value":{:.1},"unit":"us p99","p50_us":{:.1},"requests":{},"cpu_requests":{},"errors":{}}}"#,
         o.peer,
+        o.workload,
         percentile_us(&lat, 0.99),
         percentile_us(&lat, 0.50),
         lat.len(),
