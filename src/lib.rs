@@ -99,7 +99,11 @@
 //! - **Cancellation** ([`JoinHandle::cancel`], runtime shutdown, an expired
 //!   [`time::timeout`]) unwinds a fiber at its current or next blocking call,
 //!   running its destructors. A fiber that never blocks cannot be cancelled,
-//!   and keeps shutdown waiting.
+//!   and keeps shutdown waiting. Cancellation reaches what the fiber waits
+//!   on: the fiber of a [`time::timeout`] and the fibers of a
+//!   [`fiber::scope`] are cancelled too (and waited for), a [`block_on`]
+//!   future is dropped; an [`unblock`] closure cannot be interrupted and
+//!   runs to its end on the pool, which drops its result.
 //! - **Stacks are fixed-size** (256 KiB of virtual memory by default, of which
 //!   only touched pages cost memory). Overflowing one aborts the process with
 //!   `fiber '<name>' (id N) has overflowed its stack of K KiB`, as std does for
