@@ -461,7 +461,20 @@ impl<T> JoinHandle<T> {
     /// If the joining fiber is cancelled while it waits, it unwinds (with
     /// [`Cancelled`]) and this handle is dropped, which detaches the fiber
     /// it was joining, as dropping a handle always does.
+    ///
+    /// # Panics
+    /// When a fiber joins its own handle (it would wait for its own end
+    /// forever; std reports `EDEADLK` for a thread that does this).
     pub fn join(self) -> thread::Result<T> {
+        if std::ptr::eq(context::current_fiber_ptr(), Arc::as_ptr(&self.fiber.inner)) {
+            let name = self.fiber.name().unwrap_or("<unnamed>");
+            panic!(
+                "fiber '{name}' ({:?}) called join() on its own JoinHandle, which would wait \
+                 forever for its own end (a deadlock, EDEADLK for std threads); return the value \
+                 from the fiber instead, or join the handle from another fiber or thread",
+                self.fiber.id()
+            );
+        }
         match self.task.packet.wait(&"join") {
             Ok(result) => result,
             Err(_) => park::unwind_cancelled(),
