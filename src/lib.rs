@@ -86,16 +86,20 @@
 //! - **Blocking syscalls block the worker.** A fiber that calls a blocking
 //!   function threadlet does not wrap (std's file IO, a C library, a long CPU
 //!   loop) stalls every other fiber of its worker. Wrap it in [`unblock`];
-//!   break CPU loops with [`yield_now`]. The monitor thread logs a warning
-//!   (through the `log` crate) naming a fiber that runs for more than 100 ms
-//!   without blocking, and [`runtime::Stats::stalls`] counts them.
+//!   break CPU loops with [`yield_now`]. The monitor thread reports a fiber
+//!   that holds its worker for more than 100 ms without parking — its name
+//!   and id, the worker, how long, what the thread is blocked in (a futex,
+//!   a read, a sleep) or that it spins on the CPU, and the fix — as a `log`
+//!   warning, or on stderr when no logger is installed (rate-limited);
+//!   [`runtime::Stats::stalls`] counts them.
 //! - **Thread-locals are per worker, not per fiber.** A started fiber never
 //!   changes thread, so `thread_local!` values, `Rc`s reachable from them and
 //!   std guards behave as on an OS thread — but the fibers of one worker share
 //!   them. Use [`fiber_local!`] for per-fiber state.
 //! - **Don't hold std locks or `RefCell` borrows across blocking calls.** A
 //!   fiber that parks while holding a `std::sync::Mutex` can deadlock its own
-//!   worker when a sibling fiber tries the same lock. Use [`sync::Mutex`].
+//!   worker when a sibling fiber tries the same lock; the stall report above
+//!   names the blocked fiber and says so. Use [`sync::Mutex`].
 //! - **Cancellation** ([`JoinHandle::cancel`], runtime shutdown, an expired
 //!   [`time::timeout`]) unwinds a fiber at its current or next blocking call,
 //!   running its destructors. A fiber that never blocks cannot be cancelled,

@@ -354,6 +354,7 @@ impl Local {
 /// The body of a worker thread.
 pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
     stack::ensure_altstack();
+    super::monitor::register_worker_thread(&shared, index);
     let local = Local {
         index,
         shared,
