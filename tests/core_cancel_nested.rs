@@ -92,11 +92,9 @@ fn row23_cancel_inside_scope_cancels_and_waits_for_scoped_fibers() {
                 let borrowed = &borrowed;
                 s.spawn(move || {
                     let _stopped = OnDrop(stopped);
-                    let mine = AtomicUsize::new(0);
-                    loop {
-                        borrowed.fetch_add(1, Ordering::SeqCst);
-                        sleepy_loop(&mine, &started);
-                    }
+                    started.send(()).unwrap();
+                    // Uses the borrow from the scope's caller until cancelled.
+                    sleepy_loop(borrowed, &started)
                 });
             }
         });

@@ -206,7 +206,7 @@ enum Doing {
     /// Blocked in `connect`/`accept`.
     Connect,
     /// In another system call (its number).
-    Syscall(i64),
+    Syscall(libc::c_long),
     /// Unknown (no thread id, or `/proc` unreadable).
     Unknown,
 }
@@ -230,14 +230,14 @@ impl Doing {
         if first == "running" {
             return Doing::Cpu;
         }
-        let Ok(nr) = first.parse::<i64>() else {
+        let Ok(nr) = first.parse::<libc::c_long>() else {
             return Doing::Unknown;
         };
         if nr < 0 {
             // Blocked, but not in a system call (a page fault, say).
             return Doing::Unknown;
         }
-        let is = |list: &[libc::c_long]| list.iter().any(|&n| i64::from(n) == nr);
+        let is = |list: &[libc::c_long]| list.contains(&nr);
         if is(&[libc::SYS_futex]) {
             Doing::Futex
         } else if is(&[
@@ -317,13 +317,13 @@ impl Doing {
 
 /// `poll`, `select` and `epoll_wait`, which only some architectures have.
 #[cfg(target_arch = "x86_64")]
-fn is_legacy_poll(nr: i64) -> bool {
+fn is_legacy_poll(nr: libc::c_long) -> bool {
     [libc::SYS_poll, libc::SYS_select, libc::SYS_epoll_wait].contains(&nr)
 }
 
 /// `poll`, `select` and `epoll_wait`, which only some architectures have.
 #[cfg(not(target_arch = "x86_64"))]
-fn is_legacy_poll(_nr: i64) -> bool {
+fn is_legacy_poll(_nr: libc::c_long) -> bool {
     false
 }
 

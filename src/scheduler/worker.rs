@@ -245,7 +245,14 @@ impl Local {
         if self.searching.replace(false) {
             self.shared.searching.fetch_sub(1, Ordering::SeqCst);
         }
-        let deadline = self.timers.borrow_mut().next_deadline();
+        // The stack cache's trim (stack/trim.rs) runs here, on the idle path
+        // only, and may move the wake-up earlier.
+        let deadline = self.shared.pool.trim(
+            &mut self.stacks.borrow_mut(),
+            Instant::now(),
+            self.worker().switches.load(Ordering::Relaxed),
+            self.timers.borrow_mut().next_deadline(),
+        );
         let now = Instant::now();
         if deadline.is_some_and(|d| d <= now) {
             return;
