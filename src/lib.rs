@@ -128,7 +128,9 @@
 //!   cost a few dozen memory mappings — or `mprotect` on kernels before 6.13.
 //!   A SIGSEGV handler on an alternate stack turns a guard-page fault into the
 //!   overflow report. Free stacks are cached per worker; a stack that grew
-//!   deep gives its pages back before reuse.
+//!   deep gives its pages back before reuse, and an idle worker gives back
+//!   the pages of cached stacks nobody used lately (and unmaps wholly free
+//!   slabs), so memory returns a few seconds after a burst.
 //! - **Parking** is one protocol for everything that waits: the fiber
 //!   switches to its worker, and only then does the worker commit "parked";
 //!   a wake that came in between is kept as a token and the fiber runs again.
