@@ -29,32 +29,25 @@
 //! fails while no thread exists at all, the submitter takes a job back and
 //! runs it on its own thread (logged): slower, never lost.
 //!
-//! # The result slot (one per call, `Arc<Slot<T>>`, shared by caller and job)
+//! # The result slot (one per call)
 //!
-//! | state              | written by | meaning                                       |
-//! |--------------------|------------|-----------------------------------------------|
-//! | `Running(waiter)`  | caller     | job not finished; `waiter` is the caller      |
-//! | `Done(result)`     | pool thread| finished; the waiter is woken after the store |
-//! | `Taken`            | caller     | result moved out                              |
-//! | `Abandoned`        | caller     | caller was cancelled; the job drops its result|
-//!
-//! Every transition happens under the slot's mutex, so the caller's "check,
-//! then park" cannot miss the wake (park keeps a token for a wake that comes
-//! before the park). Because the slot is reference-counted and the closure
-//! owns everything it uses (`'static`), the caller may leave early (on
-//! cancellation) without anything being freed under the pool thread.
+//! An `Arc<Completion<thread::Result<T>>>` (park/completion.rs) shared by the
+//! caller and the job: the job `set`s the closure's result (or panic), the
+//! caller waits for it. A cancelled caller `abandon`s the slot and unwinds;
+//! the job then drops the result on its pool thread when it finishes, and
+//! the last of the two `Arc`s frees the slot — nothing dangles, nothing is
+//! freed under the pool thread (the closure owns everything it uses).
 
 use std::collections::VecDeque;
 use std::io;
-use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::context;
-use crate::fiber::{lock, Cancelled};
-use crate::park::{self, Unparker};
+use crate::fiber::lock;
+use crate::park::{self, Completion};
 
 /// Default cap on the number of pool threads.
 const DEFAULT_MAX_THREADS: usize = 512;
@@ -244,91 +237,27 @@ where
     if runs_inline() {
         return f();
     }
-    let slot = Arc::new(Slot {
-        state: Mutex::new(SlotState::Running(Unparker::current())),
-    });
+    let slot = Arc::new(Completion::new());
     let job_slot = slot.clone();
     let job: Job = Box::new(move || {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
-        job_slot.complete(result);
+        // Dropped here, on the pool thread, if the caller abandoned the slot.
+        job_slot.set(result);
     });
     if let Err(job) = POOL.submit(job) {
         job();
     }
-    match slot.wait() {
+    let result = match slot.wait(&"parked: unblock") {
+        Ok(result) => result,
+        // Cancelled: the closure cannot be interrupted. Leave it running and
+        // unwind now, unless its result arrived in the meantime.
+        Err(_) => match slot.abandon() {
+            Some(result) => result,
+            None => park::unwind_cancelled(),
+        },
+    };
+    match result {
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
     }
-}
-
-enum SlotState<T> {
-    Running(Unparker),
-    Done(thread::Result<T>),
-    Taken,
-    Abandoned,
-}
-
-/// Where the pool thread leaves the result of one `unblock` call.
-struct Slot<T> {
-    state: Mutex<SlotState<T>>,
-}
-
-impl<T> Slot<T> {
-    /// Pool side: stores the result and wakes the caller, or drops the result
-    /// if the caller has gone (cancelled).
-    fn complete(&self, result: thread::Result<T>) {
-        let mut st = lock(&self.state);
-        match mem::replace(&mut *st, SlotState::Taken) {
-            SlotState::Running(waiter) => {
-                *st = SlotState::Done(result);
-                drop(st);
-                waiter.unpark();
-            }
-            // The caller was cancelled: nobody wants the result. Drop it
-            // outside the lock (its destructor may do anything).
-            _ => {
-                *st = SlotState::Abandoned;
-                drop(st);
-                drop(result);
-            }
-        }
-    }
-
-    /// Caller side: waits for the result. A cancelled fiber abandons the slot
-    /// and unwinds.
-    fn wait(&self) -> thread::Result<T> {
-        loop {
-            if let Some(result) = self.take_done() {
-                return result;
-            }
-            park::park(&"parked: unblock");
-            if cancelled() {
-                if let Some(result) = self.take_done() {
-                    return result;
-                }
-                *lock(&self.state) = SlotState::Abandoned;
-                park::check_cancel();
-                // `cancelled()` is check_cancel's own condition, so this is
-                // not reached; unwinding here keeps the slot's contract even
-                // if that ever changes.
-                panic::resume_unwind(Box::new(Cancelled));
-            }
-        }
-    }
-
-    fn take_done(&self) -> Option<thread::Result<T>> {
-        let mut st = lock(&self.state);
-        if !matches!(*st, SlotState::Done(_)) {
-            return None;
-        }
-        match mem::replace(&mut *st, SlotState::Taken) {
-            SlotState::Done(result) => Some(result),
-            _ => None,
-        }
-    }
-}
-
-/// Would `park::check_cancel` unwind now?
-fn cancelled() -> bool {
-    context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled())) && !thread::panicking()
 }

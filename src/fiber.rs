@@ -30,7 +30,7 @@ use std::io;
 use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use corosensei::{Coroutine, Yielder};
 
 use crate::context;
-use crate::park::{self, state::ParkState, Unparker};
+use crate::park::{self, state::ParkState, Completion, Interrupted};
 use crate::stack::{FiberStack, OverflowInfo};
 
 /// A strong reference to a fiber's header.
@@ -377,76 +377,12 @@ impl fmt::Display for Cancelled {
     }
 }
 
-const RUNNING: u8 = 0;
-const DONE: u8 = 1;
-
-/// Where a fiber leaves its result for `join`.
-struct Packet<T> {
-    state: AtomicU8,
-    result: UnsafeCell<Option<thread::Result<T>>>,
-    waiter: Mutex<Option<Unparker>>,
-}
-
-// SAFETY: `result` is written once by the finishing fiber before `state`
-// becomes DONE (release) and read only by the unique JoinHandle after it sees
-// DONE (acquire); T crosses threads, hence `T: Send`.
-unsafe impl<T: Send> Sync for Packet<T> {}
-
-impl<T> Packet<T> {
-    fn new() -> Packet<T> {
-        Packet {
-            state: AtomicU8::new(RUNNING),
-            result: UnsafeCell::new(None),
-            waiter: Mutex::new(None),
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) == DONE
-    }
-
-    fn complete(&self, result: thread::Result<T>) {
-        // SAFETY: only the finishing fiber writes, once, before DONE.
-        unsafe { *self.result.get() = Some(result) };
-        self.state.store(DONE, Ordering::Release);
-        let waiter = lock(&self.waiter).take();
-        if let Some(waiter) = waiter {
-            waiter.unpark();
-        }
-    }
-
-    /// Waits until the fiber is done or `deadline` passes; `true` if done.
-    fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        while !self.is_done() {
-            *lock(&self.waiter) = Some(Unparker::current());
-            if self.is_done() {
-                break;
-            }
-            park::park_until(deadline, &"join");
-            if !self.is_done() {
-                lock(&self.waiter).take();
-                park::check_cancel();
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    fn take(&self) -> thread::Result<T> {
-        debug_assert!(self.is_done());
-        // SAFETY: DONE was observed with acquire; the writer is finished and
-        // the unique owner (JoinHandle, consumed) is the only reader.
-        unsafe { (*self.result.get()).take() }.expect("join result taken twice")
-    }
-}
-
 /// A spawned closure and the slot its result goes to, in one allocation.
 /// The fiber sees it as `Arc<dyn RunTask>`, the `JoinHandle` as
 /// `Arc<Task<T, dyn Body>>` (only its packet), so neither needs `F`'s type.
 struct Task<T, F: ?Sized> {
-    packet: Packet<T>,
+    /// Where the fiber leaves its result for `join` (park/completion.rs).
+    packet: Completion<thread::Result<T>>,
     body: BodyCell<F>,
 }
 
@@ -501,7 +437,7 @@ impl<T, F: FnOnce() -> T> RunTask for Task<T, F> {
         // `dump()` taken after a join never still show it.
         header.finished.store(true, Ordering::Release);
         header.exec.fiber_finished();
-        self.packet.complete(result);
+        self.packet.set(result);
     }
 }
 
@@ -521,9 +457,28 @@ impl<T> JoinHandle<T> {
     /// Waits for the fiber to finish. `Err` holds its panic payload, or
     /// [`Cancelled`] if it was cancelled. Parks when called on a fiber, blocks
     /// the thread otherwise.
+    ///
+    /// If the joining fiber is cancelled while it waits, it unwinds (with
+    /// [`Cancelled`]) and this handle is dropped, which detaches the fiber
+    /// it was joining, as dropping a handle always does.
+    ///
+    /// # Panics
+    /// When a fiber joins its own handle (it would wait for its own end
+    /// forever; std reports `EDEADLK` for a thread that does this).
     pub fn join(self) -> thread::Result<T> {
-        self.task.packet.wait_until(None);
-        self.task.packet.take()
+        if std::ptr::eq(context::current_fiber_ptr(), Arc::as_ptr(&self.fiber.inner)) {
+            let name = self.fiber.name().unwrap_or("<unnamed>");
+            panic!(
+                "fiber '{name}' ({:?}) called join() on its own JoinHandle, which would wait \
+                 forever for its own end (a deadlock, EDEADLK for std threads); return the value \
+                 from the fiber instead, or join the handle from another fiber or thread",
+                self.fiber.id()
+            );
+        }
+        match self.task.packet.wait(&"join") {
+            Ok(result) => result,
+            Err(_) => park::unwind_cancelled(),
+        }
     }
 
     /// The fiber's handle.
@@ -531,14 +486,23 @@ impl<T> JoinHandle<T> {
         &self.fiber
     }
 
-    /// Waits until the fiber finishes or `deadline` passes; `true` if finished.
-    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        self.task.packet.wait_until(deadline)
+    /// Waits for the fiber's result until `deadline`, like [`JoinHandle::join`]
+    /// but keeping the handle when interrupted. `cancellable: false` waits
+    /// even if the calling fiber is cancelled.
+    pub(crate) fn join_until(
+        &self,
+        deadline: Option<Instant>,
+        cancellable: bool,
+    ) -> Result<thread::Result<T>, Interrupted> {
+        match cancellable {
+            true => self.task.packet.wait_until(deadline, &"join"),
+            false => self.task.packet.wait_uncancellable(deadline, &"join"),
+        }
     }
 
     /// Has the fiber finished (returned, panicked or been cancelled)?
     pub fn is_finished(&self) -> bool {
-        self.task.packet.is_done()
+        self.task.packet.is_set()
     }
 
     /// Cancels the fiber: it unwinds at its current or next park point (every
@@ -673,7 +637,7 @@ impl Builder {
             running_on: AtomicU64::new(0),
         });
         let task = Arc::new(Task {
-            packet: Packet::new(),
+            packet: Completion::new(),
             body: BodyCell {
                 taken: Cell::new(false),
                 f: UnsafeCell::new(ManuallyDrop::new(f)),

@@ -1,38 +1,25 @@
 //! `block_on`: drive a `Future` to completion from a fiber or a plain thread.
 //!
 //! # Protocol
-//! One `Notify` per call, shared (as an `Arc`) by the loop and every clone of
-//! the `Waker` it hands to the future:
-//! - `notified: AtomicBool` — "the future asked to be polled again";
-//! - `unparker` — the calling fiber or thread (fixed for the call).
-//!
-//! | step                           | who          | effect                          |
-//! |--------------------------------|--------------|---------------------------------|
-//! | `wake` / `wake_by_ref`         | any thread   | `notified := true`; if it was   |
-//! |                                |              | false, `unparker.unpark()`      |
-//! | poll returned `Pending`        | caller       | loop: `swap(notified, false)`;  |
-//! |                                |              | true → poll again, else park    |
-//!
-//! A wake between the poll and the park is not lost: it set `notified`
-//! before unparking, and `park` keeps the token of an early unpark. Spurious
-//! park returns (tokens left by other primitives) find `notified == false`
-//! and park again, so the future is polled only when it asked to be. The
-//! flag is swapped with acquire-release ordering, so what the waker wrote
-//! before waking is visible to the poll that follows.
+//! One `Completion<()>` per call (park/completion.rs), shared (as an `Arc`)
+//! by the loop and every clone of the `Waker` it hands to the future: a wake
+//! is `set(())`, and wakes that come while one is pending collapse into it.
+//! After a `Pending` poll the loop waits for the completion, which takes the
+//! wake (the slot is empty again) and polls once more. A wake between the
+//! poll and the wait is kept in the slot, so none is lost; tokens left by
+//! other primitives find the slot empty and park again, so the future is
+//! polled only when it asked to be. What the waker wrote before waking is
+//! visible to the poll that follows (the completion's lock orders them).
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::park::{self, Unparker};
+use crate::park::{self, Completion};
 
 /// The waker's shared state (module docs).
-struct Notify {
-    notified: AtomicBool,
-    unparker: Unparker,
-}
+struct Notify(Completion<()>);
 
 impl Wake for Notify {
     fn wake(self: Arc<Self>) {
@@ -40,9 +27,7 @@ impl Wake for Notify {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.notified.swap(true, Ordering::AcqRel) {
-            self.unparker.unpark();
-        }
+        self.0.set(());
     }
 }
 
@@ -61,23 +46,24 @@ impl Wake for Notify {
 /// somewhere (for tokio: inside its context, e.g. via a `Handle::enter` guard).
 ///
 /// Cancellation: if the calling fiber is cancelled while the future is
-/// pending, the future is dropped as the fiber unwinds (its destructors run)
-/// and `JoinHandle::join` reports `Cancelled`.
+/// pending, the future is dropped as the fiber unwinds, before `join` on that
+/// fiber returns `Cancelled`: whatever the future owns (a sub-future, a
+/// timer, a connection, a task handle whose `Drop` cancels) is released
+/// then. Work the future only started somewhere else (a task detached on
+/// another async runtime) is that runtime's to stop.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
-    let notify = Arc::new(Notify {
-        notified: AtomicBool::new(false),
-        unparker: Unparker::current(),
-    });
+    let notify = Arc::new(Notify(Completion::new()));
     let waker = Waker::from(notify.clone());
     let mut cx = Context::from_waker(&waker);
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
-        while !notify.notified.swap(false, Ordering::AcqRel) {
-            park::park(&"parked: future");
-            park::check_cancel();
+        if notify.0.wait(&"parked: future").is_err() {
+            // Cancelled: unwinding drops the pinned future here, on this
+            // fiber, before `join` on the fiber can return.
+            park::unwind_cancelled();
         }
     }
 }

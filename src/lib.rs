@@ -90,20 +90,28 @@
 //! - **Blocking syscalls block the worker.** A fiber that calls a blocking
 //!   function threadlet does not wrap (std's file IO, a C library, a long CPU
 //!   loop) stalls every other fiber of its worker. Wrap it in [`unblock`];
-//!   break CPU loops with [`yield_now`]. The monitor thread logs a warning
-//!   (through the `log` crate) naming a fiber that runs for more than 100 ms
-//!   without blocking, and [`runtime::Stats::stalls`] counts them.
+//!   break CPU loops with [`yield_now`]. The monitor thread reports a fiber
+//!   that holds its worker for more than 100 ms without parking — its name
+//!   and id, the worker, how long, what the thread is blocked in (a futex,
+//!   a read, a sleep) or that it spins on the CPU, and the fix — as a `log`
+//!   warning, or on stderr when no logger is installed (rate-limited);
+//!   [`runtime::Stats::stalls`] counts them.
 //! - **Thread-locals are per worker, not per fiber.** A started fiber never
 //!   changes thread, so `thread_local!` values, `Rc`s reachable from them and
 //!   std guards behave as on an OS thread — but the fibers of one worker share
 //!   them. Use [`fiber_local!`] for per-fiber state.
 //! - **Don't hold std locks or `RefCell` borrows across blocking calls.** A
 //!   fiber that parks while holding a `std::sync::Mutex` can deadlock its own
-//!   worker when a sibling fiber tries the same lock. Use [`sync::Mutex`].
+//!   worker when a sibling fiber tries the same lock; the stall report above
+//!   names the blocked fiber and says so. Use [`sync::Mutex`].
 //! - **Cancellation** ([`JoinHandle::cancel`], runtime shutdown, an expired
 //!   [`time::timeout`]) unwinds a fiber at its current or next blocking call,
 //!   running its destructors. A fiber that never blocks cannot be cancelled,
-//!   and keeps shutdown waiting.
+//!   and keeps shutdown waiting. Cancellation reaches what the fiber waits
+//!   on: the fiber of a [`time::timeout`] and the fibers of a
+//!   [`fiber::scope`] are cancelled too (and waited for), a [`block_on`]
+//!   future is dropped; an [`unblock`] closure cannot be interrupted and
+//!   runs to its end on the pool, which drops its result.
 //! - **Stacks are fixed-size** (256 KiB of virtual memory by default, of which
 //!   only touched pages cost memory). Overflowing one aborts the process with
 //!   `fiber '<name>' (id N) has overflowed its stack of K KiB`, as std does for
@@ -124,7 +132,9 @@
 //!   cost a few dozen memory mappings — or `mprotect` on kernels before 6.13.
 //!   A SIGSEGV handler on an alternate stack turns a guard-page fault into the
 //!   overflow report. Free stacks are cached per worker; a stack that grew
-//!   deep gives its pages back before reuse.
+//!   deep gives its pages back before reuse, and an idle worker gives back
+//!   the pages of cached stacks nobody used lately (and unmaps wholly free
+//!   slabs), so memory returns a few seconds after a burst.
 //! - **Parking** is one protocol for everything that waits: the fiber
 //!   switches to its worker, and only then does the worker commit "parked";
 //!   a wake that came in between is kept as a token and the fiber runs again.

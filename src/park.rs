@@ -44,6 +44,11 @@
 //! A cancelled fiber's `park` returns at once; waiting loops call
 //! [`check_cancel`] at a point where they hold no published waiter (after
 //! removing it), which unwinds the fiber with a [`Cancelled`] payload.
+//! Waits for one result of other work (join, `unblock`, `scope`, `block_on`,
+//! `timeout`) go through [`Completion`] (`park/completion.rs`), which hands
+//! the cancellation back to its caller first, so that the caller decides
+//! what happens to that work — cancel it, abandon it, or wait for it —
+//! before it unwinds (RELIABILITY row 23).
 //!
 //! # Unwinding
 //! While `std::thread::panicking()` is true, a fiber never switches stacks:
@@ -51,6 +56,7 @@
 //! the worker see `panicking() == true` (and poison locks). It blocks the
 //! worker thread in place instead (PARKED_IN_PLACE).
 
+mod completion;
 pub(crate) mod state;
 
 use std::thread::{self, Thread};
@@ -58,6 +64,7 @@ use std::time::Instant;
 
 use crate::context;
 use crate::fiber::{Cancelled, FiberRef, Header, Suspend};
+pub(crate) use completion::{Completion, Interrupted};
 use state::Wake;
 
 /// Reason shown by `runtime::dump` for a fiber parked by `fiber::park`.
@@ -119,12 +126,6 @@ pub(crate) fn park_until(deadline: Option<Instant>, reason: &'static &'static st
     park_inner(deadline, reason, true)
 }
 
-/// Like [`park`], but a cancelled fiber still waits: for waits that must not
-/// be cut short, like a scope waiting for the fibers that borrow from it.
-pub(crate) fn park_uncancellable(reason: &'static &'static str) {
-    park_inner(None, reason, false)
-}
-
 fn park_inner(deadline: Option<Instant>, reason: &'static &'static str, cancellable: bool) {
     let ptr = context::current_fiber_ptr();
     if ptr.is_null() {
@@ -180,12 +181,22 @@ fn park_in_place(fiber: &Header, deadline: Option<Instant>) {
     }
 }
 
+/// Is the caller a cancelled fiber that is not already unwinding? Exactly
+/// the condition under which [`check_cancel`] unwinds.
+pub(crate) fn cancelled() -> bool {
+    context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled())) && !thread::panicking()
+}
+
 /// Unwinds the current fiber with a [`Cancelled`] payload if it was cancelled
 /// (and is not already unwinding). Call it where no waiter is published.
 pub(crate) fn check_cancel() {
-    let cancelled = context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled()))
-        && !thread::panicking();
-    if cancelled {
-        std::panic::resume_unwind(Box::new(Cancelled));
+    if cancelled() {
+        unwind_cancelled();
     }
+}
+
+/// Unwinds the calling fiber with a [`Cancelled`] payload. For a wait that
+/// saw [`cancelled`] (or [`Interrupted::Cancelled`]) and has cleaned up.
+pub(crate) fn unwind_cancelled() -> ! {
+    std::panic::resume_unwind(Box::new(Cancelled))
 }

@@ -37,6 +37,8 @@
 //! its older half to state 1, first giving back each stack's pages below the
 //! top 16 KiB with `MADV_DONTNEED` (the top stays warm). A [`FiberStack`] is
 //! always owned by value, so its owner *is* its state: no flag to get wrong.
+//! An idle worker gives the pages of stacks nobody used lately back to the
+//! kernel and unmaps wholly free slabs (`stack/trim.rs`).
 //!
 //! # Lifetime of a slab
 //!
@@ -69,6 +71,11 @@ use std::sync::{Arc, Mutex, MutexGuard, Once};
 
 use corosensei::stack::{Stack, StackPointer};
 use libc::{c_int, c_void, siginfo_t, stack_t};
+
+// A path relative to this file, so that `tests/stack_overflow.rs` (which
+// compiles this file as its own module) finds it too.
+#[path = "stack/trim.rs"]
+mod trim;
 
 /// Usable bytes of a fiber stack unless the runtime or the fiber asks otherwise.
 pub(crate) const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -418,6 +425,11 @@ fn new_slab(size: usize, count: usize, guard: StackGuard) -> io::Result<Vec<Fibe
 struct Shared {
     /// Free default-size stacks; the most recently freed (warmest) last.
     free: Vec<FiberStack>,
+    /// Free stacks with no resident pages, moved here from `free` by an idle
+    /// worker's trim (`stack/trim.rs`); used when `free` is empty.
+    cold: Vec<FiberStack>,
+    /// `cold` changed since trim last looked for wholly free slabs in it.
+    cold_unchecked: bool,
     /// Stacks in the next slab.
     next_slab_stacks: usize,
 }
@@ -440,6 +452,8 @@ pub(crate) struct StackCache {
     /// Free stacks; the most recently freed (warmest) at the back, stacks
     /// traded away by [`StackPool::bind`] (untouched) at the front.
     stacks: VecDeque<FiberStack>,
+    /// When to give memory back next (`stack/trim.rs`).
+    trim: trim::TrimState,
 }
 
 impl StackCache {
@@ -447,6 +461,7 @@ impl StackCache {
     pub(crate) fn new() -> StackCache {
         StackCache {
             stacks: VecDeque::with_capacity(CACHE_CAPACITY),
+            trim: trim::TrimState::default(),
         }
     }
 
@@ -463,6 +478,8 @@ impl StackPool {
     pub(crate) fn new(default_size: usize, guard: StackGuard) -> StackPool {
         let shared = Shared {
             free: Vec::new(),
+            cold: Vec::new(),
+            cold_unchecked: false,
             next_slab_stacks: FIRST_SLAB_STACKS,
         };
         StackPool {
@@ -500,10 +517,13 @@ impl StackPool {
         }
         let count = {
             let mut shared = self.lock();
-            if let Some(stack) = shared.free.pop() {
+            let Shared { free, cold, .. } = &mut *shared;
+            // Warm stacks first; trimmed (cold) ones before a new slab.
+            let list = if free.is_empty() { cold } else { free };
+            if let Some(stack) = list.pop() {
                 if let Some(c) = cache {
-                    let at = shared.free.len().saturating_sub(REFILL_BATCH);
-                    c.stacks.extend(shared.free.drain(at..));
+                    let at = list.len().saturating_sub(REFILL_BATCH);
+                    c.stacks.extend(list.drain(at..));
                 }
                 self.shared_len.store(shared.free.len(), Relaxed);
                 return Ok(stack);
@@ -593,9 +613,15 @@ impl StackPool {
     /// workers drained their caches into it), so slabs with no stack in use
     /// are unmapped now rather than when the last handle to the runtime goes.
     pub(crate) fn release_free(&self) {
-        let free = std::mem::take(&mut self.lock().free);
+        let (free, cold) = {
+            let mut shared = self.lock();
+            (
+                std::mem::take(&mut shared.free),
+                std::mem::take(&mut shared.cold),
+            )
+        };
         self.shared_len.store(0, Relaxed);
-        drop(free);
+        drop((free, cold));
     }
 }
 

@@ -22,7 +22,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::fiber::{self, FiberRef, Header};
-use crate::park;
+use crate::park::{self, Interrupted};
 
 struct Entry {
     deadline: Instant,
@@ -144,7 +144,14 @@ pub fn sleep_until(deadline: Instant) {
 /// time its value is returned (its panic is re-raised here). If not, the
 /// fiber is cancelled — it unwinds at its current or next blocking call,
 /// running its destructors — and the result is an `io::Error` of kind
-/// `TimedOut`.
+/// `TimedOut`; `timeout` returns at once and does not wait for that unwind.
+///
+/// If the fiber that calls `timeout` is itself cancelled while it waits, the
+/// inner fiber is cancelled too and joined, but for no longer than `dur`
+/// would have waited anyway (an inner fiber that never blocks cannot be
+/// interrupted; past the deadline it is left to unwind on its own, as on
+/// expiry). Then the caller unwinds with `Cancelled`. So cancelling a
+/// request handler also stops the work it runs under a timeout.
 ///
 /// ```
 /// use std::time::Duration;
@@ -167,15 +174,25 @@ where
 {
     let deadline = Instant::now().checked_add(dur);
     let handle = fiber::spawn(f);
-    if handle.wait_until(deadline) {
-        return match handle.join() {
-            Ok(value) => Ok(value),
-            Err(payload) => std::panic::resume_unwind(payload),
-        };
+    let result = match handle.join_until(deadline, true) {
+        Ok(result) => result,
+        Err(Interrupted::TimedOut) => {
+            handle.cancel();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("operation timed out after {dur:?}; the fiber running it was cancelled"),
+            ));
+        }
+        Err(Interrupted::Cancelled) => {
+            // Nested cancellation (RELIABILITY row 23): the inner work goes
+            // with the caller, which waits for it up to the same deadline.
+            handle.cancel();
+            let _ = handle.join_until(deadline, false);
+            park::unwind_cancelled()
+        }
+    };
+    match result {
+        Ok(value) => Ok(value),
+        Err(payload) => std::panic::resume_unwind(payload),
     }
-    handle.cancel();
-    Err(io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!("operation timed out after {dur:?}; the fiber running it was cancelled"),
-    ))
 }

@@ -16,6 +16,7 @@ use stack::*;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 /// Environment variable that selects the role of a child process.
 const CHILD_ENV: &str = "THREADLET_STACK_TEST_CHILD";
@@ -729,4 +730,105 @@ fn mappings_are_few_and_released() {
 #[test]
 fn many_madvise_stacks() {
     assert!(run_child("many-madvise").status.success());
+}
+
+/// RELIABILITY row 26: an idle worker's trim, armed by activity, gives back
+/// the pages of all but the warmest cached stacks and of the shared list.
+#[test]
+fn idle_trim_gives_pages_back() {
+    let pool = StackPool::new(DEFAULT_STACK_SIZE, StackGuard::Auto);
+    let mut cache = StackCache::new();
+    // 200 stacks used to the bottom: 128 end up cached, the rest spilled.
+    let stacks: Vec<_> = (0..200)
+        .map(|_| pool.alloc(DEFAULT_STACK_SIZE, None).unwrap())
+        .collect();
+    let ranges: Vec<_> = stacks.iter().map(usable).collect();
+    for stack in stacks {
+        let stack = pool.bind(stack, &mut StackCache::new());
+        touch_all(&stack);
+        pool.free(stack, Some(&mut cache));
+    }
+    // A slab the trim unmapped holds nothing resident.
+    let resident = || -> usize {
+        let maps = mapped_ranges();
+        ranges
+            .iter()
+            .filter(|&&(lo, hi)| any_mapped(&maps, lo, hi))
+            .map(|&(lo, hi)| resident_pages(lo, hi - lo))
+            .sum()
+    };
+    let before = resident();
+    let warm = (16 * 1024usize).div_ceil(page());
+    assert!(before > 100 * warm, "{before} pages resident before");
+    let t0 = Instant::now();
+    // No activity since the cache was made: nothing armed, nothing done.
+    assert_eq!(pool.trim(&mut cache, t0, 0, None), None);
+    assert_eq!(resident(), before);
+    // Activity arms a trim for later; the worker's wake-up moves to it.
+    let later = t0 + Duration::from_secs(3600);
+    let due = pool.trim(&mut cache, t0, 1, Some(later)).expect("armed");
+    assert!(due > t0 && due < later);
+    assert_eq!(pool.trim(&mut cache, t0, 1, None), Some(due), "not due yet");
+    assert_eq!(resident(), before);
+    // Due: rounds run until nothing is left, then it disarms.
+    let mut now = due;
+    let mut rounds = 0;
+    while let Some(next) = pool.trim(&mut cache, now, 1, None) {
+        assert!(next > now);
+        now = next;
+        rounds += 1;
+        assert!(rounds < 100, "trim never finishes");
+    }
+    let after = resident();
+    assert!(
+        after <= 16 * warm,
+        "{after} pages still resident, want at most the top {warm} of 16 stacks"
+    );
+    // The stacks are all still there to reuse.
+    let again: Vec<_> = (0..200)
+        .map(|_| pool.alloc(DEFAULT_STACK_SIZE, Some(&mut cache)).unwrap())
+        .collect();
+    drop(again);
+}
+
+/// Slabs whose stacks are all free are unmapped by a trim.
+#[test]
+fn idle_trim_unmaps_wholly_free_slabs() {
+    let pool = StackPool::new(DEFAULT_STACK_SIZE, StackGuard::Auto);
+    let mut cache = StackCache::new();
+    let stacks: Vec<_> = (0..64)
+        .map(|_| pool.alloc(DEFAULT_STACK_SIZE, None).unwrap())
+        .collect();
+    let ranges: Vec<_> = stacks
+        .iter()
+        .map(|s| (s.limit().get(), s.base().get()))
+        .collect();
+    // One stack stays in use: its slab must stay mapped.
+    let mut stacks = stacks;
+    let in_use = stacks.pop().unwrap();
+    for stack in stacks {
+        pool.free(stack, None);
+    }
+    let t0 = Instant::now();
+    let mut now = pool
+        .trim(&mut cache, t0, 1, None)
+        .expect("activity arms a trim");
+    while let Some(next) = pool.trim(&mut cache, now, 1, None) {
+        now = next;
+    }
+    let maps = mapped_ranges();
+    let (lo, hi) = (in_use.limit().get(), in_use.base().get());
+    assert!(
+        any_mapped(&maps, lo, hi),
+        "the slab of a stack in use was unmapped"
+    );
+    let unmapped = ranges
+        .iter()
+        .filter(|&&(lo, hi)| !any_mapped(&maps, lo, hi))
+        .count();
+    assert!(unmapped > 0, "no wholly free slab was unmapped");
+    pool.free(in_use, None);
+    // The pool still works afterwards.
+    let again = pool.alloc(DEFAULT_STACK_SIZE, None).unwrap();
+    pool.free(again, None);
 }

@@ -5,8 +5,14 @@
 //! every fiber spawned in it has finished and dropped everything that borrows
 //! from the scope. Each scoped fiber stores its result in a slot it shares
 //! with its handle, drops its own reference to the slot, and only then
-//! decrements `running`; `scope` waits for `running == 0` with a park that
+//! decrements `running`; `scope` waits for `running == 0` with a wait that
 //! cancellation cannot cut short.
+//!
+//! Cancellation (RELIABILITY row 23): when the fiber that runs `scope` is
+//! cancelled while it waits for its scoped fibers, it cancels each of them
+//! (they unwind at their next park point) and keeps waiting until they have
+//! all finished — it cannot leave earlier, since they borrow from its stack.
+//! It then unwinds with `Cancelled`.
 
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
@@ -14,32 +20,53 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use super::{current_executor, lock, Builder, Executor, Fiber, JoinHandle};
-use crate::park::{self, Unparker};
+use super::{current_executor, lock, Builder, Executor, Fiber, FiberRef, JoinHandle};
+use crate::park::{self, Completion};
 
 struct ScopeData {
     running: AtomicUsize,
     unjoined_panic: AtomicBool,
-    waiter: Mutex<Option<Unparker>>,
+    /// Set each time `running` drops to zero.
+    all_done: Completion<()>,
+    /// The scoped fibers that may still run (finished ones are pruned as
+    /// more are spawned), to cancel them when the scope's fiber is cancelled.
+    children: Mutex<Vec<FiberRef>>,
 }
 
 impl ScopeData {
     fn finished_one(&self) {
         if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(w) = lock(&self.waiter).take() {
-                w.unpark();
-            }
+            self.all_done.set(());
         }
     }
 
-    fn wait_all(&self) {
-        while self.running.load(Ordering::Acquire) != 0 {
-            *lock(&self.waiter) = Some(Unparker::current());
-            if self.running.load(Ordering::Acquire) == 0 {
-                break;
-            }
-            park::park_uncancellable(&"fiber scope");
+    fn add_child(&self, fiber: &FiberRef) {
+        let mut children = lock(&self.children);
+        if children.len() == children.capacity() {
+            children.retain(|f| !f.is_finished());
         }
+        children.push(fiber.clone());
+    }
+
+    /// Waits until every scoped fiber has finished. Returns `true` if the
+    /// calling fiber was cancelled meanwhile (its scoped fibers were then
+    /// cancelled too, and still waited for).
+    fn wait_all(&self) -> bool {
+        let mut cancelled = false;
+        // A value left by an earlier drop to zero is stale if more fibers
+        // were spawned since: the loop re-checks the count after each wake.
+        while self.running.load(Ordering::Acquire) != 0 {
+            if cancelled {
+                let _ = self.all_done.wait_uncancellable(None, &"fiber scope");
+            } else if self.all_done.wait(&"fiber scope").is_err() {
+                cancelled = true;
+                let children = std::mem::take(&mut *lock(&self.children));
+                for child in children {
+                    child.request_cancel();
+                }
+            }
+        }
+        cancelled
     }
 }
 
@@ -86,14 +113,17 @@ where
         data: Arc::new(ScopeData {
             running: AtomicUsize::new(0),
             unjoined_panic: AtomicBool::new(false),
-            waiter: Mutex::new(None),
+            all_done: Completion::new(),
+            children: Mutex::new(Vec::new()),
         }),
         exec: current_executor("fiber::scope"),
         scope: PhantomData,
         env: PhantomData,
     };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    scope.data.wait_all();
+    if scope.data.wait_all() && result.is_ok() {
+        park::unwind_cancelled();
+    }
     match result {
         Err(payload) => panic::resume_unwind(payload),
         Ok(_) if scope.data.unjoined_panic.load(Ordering::Relaxed) => {
@@ -147,11 +177,14 @@ impl<'scope> Scope<'scope, '_> {
         // so nothing borrowed for 'scope is used after 'scope ends.
         let body: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
         match builder.spawn_on(self.exec.clone(), body) {
-            Ok(handle) => Ok(ScopedJoinHandle {
-                handle,
-                result,
-                scope: PhantomData,
-            }),
+            Ok(handle) => {
+                self.data.add_child(&handle.fiber().inner);
+                Ok(ScopedJoinHandle {
+                    handle,
+                    result,
+                    scope: PhantomData,
+                })
+            }
             // The unrun body was dropped, and with it its `Finish`.
             Err(e) => Err(e),
         }

@@ -174,7 +174,9 @@ impl Server {
     /// Stops accepting — the listening socket is closed when this returns,
     /// so new connects are refused — then waits for the handlers that are
     /// still running (on a fiber it parks; on a thread it blocks). Called
-    /// from one of this server's own handlers, it waits for the others.
+    /// from one of this server's own handlers, it waits for the others. A
+    /// fiber cancelled while it waits stops waiting (and unwinds); accepting
+    /// has stopped by then.
     pub fn shutdown(self) {
         self.inner.stop();
         let me = current_id();
@@ -186,7 +188,10 @@ impl Server {
             }
             running.waiter = Some(Unparker::current());
             drop(running);
-            park::park_uncancellable(SHUTDOWN_WAIT);
+            park::park(SHUTDOWN_WAIT);
+            // A cancelled caller stops waiting (accepting has stopped
+            // already); the stale waiter it leaves is harmless.
+            park::check_cancel();
         }
     }
 }

@@ -108,6 +108,8 @@ pub(crate) struct WorkerShared {
     running: AtomicU64,
     /// Number of resumes so far (the monitor's progress signal).
     switches: AtomicU64,
+    /// The worker thread's kernel id, 0 until it starts (monitor reports).
+    tid: std::sync::atomic::AtomicI32,
 }
 
 /// Counters behind `runtime::Stats`.
@@ -173,6 +175,7 @@ impl Shared {
                 registry: Mutex::new(Registry::default()),
                 running: AtomicU64::new(0),
                 switches: AtomicU64::new(0),
+                tid: std::sync::atomic::AtomicI32::new(0),
             })
             .collect();
         let pool = StackPool::new(config.stack_size, config.stack_guard);

@@ -255,7 +255,14 @@ impl Local {
     fn idle(&self) {
         let idle = &self.shared.idle;
         idle.give_up(&self.searching);
-        let deadline = self.timers.borrow_mut().next_deadline();
+        // The stack cache's trim (stack/trim.rs) runs here, on the idle path
+        // only, and may move the wake-up earlier.
+        let deadline = self.shared.pool.trim(
+            &mut self.stacks.borrow_mut(),
+            Instant::now(),
+            self.worker().switches.load(Ordering::Relaxed),
+            self.timers.borrow_mut().next_deadline(),
+        );
         let now = Instant::now();
         if deadline.is_some_and(|d| d <= now) {
             return;
@@ -355,6 +362,7 @@ impl Local {
 /// The body of a worker thread.
 pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
     stack::ensure_altstack();
+    super::monitor::register_worker_thread(&shared, index);
     let local = Local {
         index,
         poller: shared.reactor.poller(index).clone(),
