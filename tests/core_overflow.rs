@@ -21,9 +21,17 @@ fn row12_overflow_names_the_fiber_and_aborts() {
         threadlet::run(|| {
             let h = threadlet::fiber::Builder::new()
                 .name("deep".to_owned())
-                .spawn(|| recurse(0))
+                .spawn(|| {
+                    // Printed by the fiber itself before it recurses: the
+                    // overflow aborts the process, so a print from the
+                    // spawner could come too late (it raced on a loaded CI).
+                    eprintln!(
+                        "spawned fiber id {}",
+                        threadlet::fiber::current().id().as_u64()
+                    );
+                    recurse(0)
+                })
                 .unwrap();
-            eprintln!("spawned fiber id {}", h.fiber().id().as_u64());
             let _ = h.join();
         });
         unreachable!("the overflow must abort the process");
