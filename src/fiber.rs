@@ -495,7 +495,16 @@ impl<T, F: FnOnce() -> T> RunTask for Task<T, F> {
         };
         // Fiber-locals are destroyed on the fiber, like thread-locals at exit.
         let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-            local::Locals::clear_from(|| header.locals_ptr())
+            local::Locals::clear_from(
+                || header.locals_ptr(),
+                || {
+                    format!(
+                        "fiber '{}' (id {})",
+                        header.name().unwrap_or("<unnamed>"),
+                        header.id().as_u64()
+                    )
+                },
+            )
         }));
         // Count it finished before `join` can return, so `stats()` and
         // `dump()` taken after a join never still show it.

@@ -156,6 +156,7 @@ pub mod io;
 pub mod net;
 mod park;
 mod reactor;
+mod report;
 pub mod runtime;
 mod scheduler;
 pub mod signal;
