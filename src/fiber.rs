@@ -85,8 +85,10 @@ pub(crate) trait Executor: Send + Sync + 'static {
     fn wake(&self, fiber: FiberRef);
     /// Wake the OS thread of worker `home` (a fiber waits there in place).
     fn unpark_worker_thread(&self, home: usize);
-    /// Queue a new fiber. `local`: pin it to the calling worker.
-    fn submit(&self, fiber: FiberRef, local: bool);
+    /// Queue a new fiber. `local`: pin it to the calling worker. `false`:
+    /// refused, the runtime has shut down (its workers are gone or exiting
+    /// and will run nothing more); the fiber was not queued.
+    fn submit(&self, fiber: FiberRef, local: bool) -> bool;
     /// A stack of `size` bytes (`None`: the runtime's default size).
     fn alloc_stack(&self, size: Option<usize>) -> io::Result<FiberStack>;
     /// Arm the current fiber's timer (called on its home worker only).
@@ -514,6 +516,22 @@ impl<T, F: FnOnce() -> T> RunTask for Task<T, F> {
     }
 }
 
+impl<T, F: FnOnce() -> T> Task<T, F> {
+    /// The fiber will never run (its runtime is gone): drop the closure now,
+    /// on the spawning thread, and complete the join with `Cancelled`.
+    fn refuse(&self) {
+        if self.body.taken.replace(true) {
+            return;
+        }
+        // SAFETY: `taken` was false, so `f` is initialised; the fiber was
+        // never queued, so this thread is its only taker.
+        let f = unsafe { ManuallyDrop::take(&mut *self.body.f.get()) };
+        let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
+        self.packet
+            .complete(Err(dropped.err().unwrap_or_else(|| Box::new(Cancelled))));
+    }
+}
+
 /// Locks an internal mutex, ignoring poison (the data is always consistent).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -691,7 +709,14 @@ impl Builder {
         let run: Arc<dyn RunTask> = task.clone();
         // SAFETY: the header is not shared yet (only this thread holds it).
         unsafe { *header.run.get() = Run::Pending { stack, task: run } };
-        exec.submit(header.clone(), pinned);
+        if !exec.submit(header.clone(), pinned) {
+            // The runtime has shut down: nothing will ever run this fiber.
+            // SAFETY: never queued, so this thread is its only owner.
+            drop(unsafe { header.take_stack() });
+            header.request_cancel_quiet();
+            header.finished.store(true, Ordering::Release);
+            task.refuse();
+        }
         Ok(JoinHandle {
             fiber: Fiber { inner: header },
             task,

@@ -241,6 +241,16 @@ impl Handle {
 
     /// Spawns a fiber on the runtime.
     ///
+    /// On a runtime that has shut down — dropped, or its workers exiting
+    /// after [`run`] returned — the fiber never runs: the closure is dropped
+    /// at once, on the calling thread, and the handle's `join` returns
+    /// `Err` holding [`fiber::Cancelled`] without waiting (the same result as
+    /// a fiber spawned during shutdown that never got to start). Never a
+    /// hang: the check and the workers' decision to exit are one atomic
+    /// step, so no fiber is left queued where no worker will run it. A
+    /// panic was not chosen because spawns from destructors during shutdown
+    /// are common and a panic there would abort the process.
+    ///
     /// # Panics
     /// If no stack can be mapped; [`Handle::spawn_with`] returns that error.
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
@@ -252,7 +262,9 @@ impl Handle {
             .unwrap_or_else(|e| panic!("threadlet: spawn failed: {e}"))
     }
 
-    /// Spawns a fiber configured by `builder` on the runtime.
+    /// Spawns a fiber configured by `builder` on the runtime (on a runtime
+    /// that has shut down: as [`Handle::spawn`], `Ok` with a handle whose
+    /// `join` returns `Err(Cancelled)` at once).
     ///
     /// # Errors
     /// As [`fiber::Builder::spawn`].

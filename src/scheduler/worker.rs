@@ -383,7 +383,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
             local.run_fiber(fiber);
             continue;
         }
-        if local.shutdown_seen.get() && local.shared.alive() == 0 {
+        if local.shutdown_seen.get() && local.shared.alive() == 0 && local.shared.try_close() {
             break;
         }
         if let Some(fiber) = local.search() {
