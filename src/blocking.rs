@@ -330,5 +330,5 @@ impl<T> Slot<T> {
 
 /// Would `park::check_cancel` unwind now?
 fn cancelled() -> bool {
-    context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled())) && !thread::panicking()
+    context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled() && !f.is_unwinding()))
 }

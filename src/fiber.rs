@@ -85,6 +85,14 @@ pub(crate) trait Executor: Send + Sync + 'static {
     fn wake(&self, fiber: FiberRef);
     /// Wake the OS thread of worker `home` (a fiber waits there in place).
     fn unpark_worker_thread(&self, home: usize);
+    /// Called by a fiber blocking its worker in place while it unwinds
+    /// (`waiting`, the current fiber): run one runnable *cancelled* fiber of
+    /// this worker, nested on the current stack (park.rs, "Unwinding").
+    /// `false` if there was none.
+    fn run_cancelled(&self, waiting: &Header) -> bool;
+    /// The runtime's stall threshold (how long a worker may be held before
+    /// it is reported).
+    fn stall_threshold(&self) -> Duration;
     /// Queue a new fiber. `local`: pin it to the calling worker. `false`:
     /// refused, the runtime has shut down (its workers are gone or exiting
     /// and will run nothing more); the fiber was not queued.
@@ -122,6 +130,13 @@ pub(crate) struct Header {
     run: UnsafeCell<Run>,
     /// Sequence number of the armed timer, 0 if none (home worker only).
     pub(crate) timer: Cell<u64>,
+    /// Set while the fiber runs nested on the stack of a sibling that is
+    /// unwinding (park.rs, "Unwinding"): `thread::panicking()` then speaks
+    /// for that sibling, not for this fiber.
+    nested: Cell<bool>,
+    /// Set by `check_cancel` as it starts unwinding this fiber; what tells a
+    /// nested fiber that it is unwinding itself.
+    cancel_unwinding: Cell<bool>,
     locals: UnsafeCell<local::Locals>,
     /// Written once by `start` (before the fiber ever runs), then read by
     /// the overflow handler on the fiber's thread.
@@ -134,8 +149,8 @@ pub(crate) struct Header {
     running_on: AtomicU64,
 }
 
-// SAFETY: the non-Sync fields (`yielder`, `run`, `timer`, `locals`,
-// `overflow`) are only touched by the one thread that currently runs the
+// SAFETY: the non-Sync fields (`yielder`, `run`, `timer`, `nested`,
+// `cancel_unwinding`, `locals`, `overflow`) are only touched by the one thread that currently runs the
 // fiber (module docs): the scheduler hands a fiber to one worker at a time and
 // never moves a started fiber to another thread. Before the first run `run`
 // holds only the reserved stack and the task with the spawned closure, which
@@ -191,6 +206,35 @@ impl Header {
     /// Marks the fiber cancelled without waking it (it is about to run).
     pub(crate) fn request_cancel_quiet(&self) {
         self.cancel.store(true, Ordering::Release);
+    }
+
+    /// Is this fiber unwinding (a panic or a cancellation)? Outside nesting
+    /// that is `thread::panicking()`, exact because an unwinding fiber never
+    /// switches stacks. A fiber resumed nested on an unwinding sibling's
+    /// stack sees that sibling's panic in `thread::panicking()`, so it is
+    /// unwinding only once `check_cancel` has started its own unwind (it was
+    /// resumed because it is cancelled, and unwinds at its next check).
+    /// Only the fiber itself (its running thread) may ask.
+    pub(crate) fn is_unwinding(&self) -> bool {
+        if self.nested.get() {
+            self.cancel_unwinding.get()
+        } else {
+            thread::panicking()
+        }
+    }
+
+    /// `check_cancel`, just before it unwinds this fiber.
+    pub(crate) fn set_cancel_unwinding(&self) {
+        self.cancel_unwinding.set(true);
+    }
+
+    /// Scheduler, on the fiber's thread, around a nested resume (see
+    /// [`Header::is_unwinding`]). A fiber in a run queue is not mid-unwind
+    /// (an unwinding fiber never suspends), so a stale mark from a
+    /// `Cancelled` payload its code caught is cleared.
+    pub(crate) fn set_nested(&self, nested: bool) {
+        self.nested.set(nested);
+        self.cancel_unwinding.set(false);
     }
 
     /// What the fiber waits for (meaningful while parked).
@@ -685,6 +729,8 @@ impl Builder {
             yielder: Cell::new(std::ptr::null()),
             run: UnsafeCell::new(Run::Done),
             timer: Cell::new(0),
+            nested: Cell::new(false),
+            cancel_unwinding: Cell::new(false),
             locals: UnsafeCell::new(local::Locals::default()),
             // The name's bytes live in the boxed str owned by this header.
             overflow: UnsafeCell::new(OverflowInfo {
@@ -786,7 +832,8 @@ pub fn try_current() -> Option<Fiber> {
 /// plain thread this is `std::thread::yield_now`.
 pub fn yield_now() {
     let ptr = context::current_fiber_ptr();
-    if ptr.is_null() || thread::panicking() {
+    // SAFETY: current fiber pointer is valid while it runs (context.rs).
+    if ptr.is_null() || unsafe { &*ptr }.is_unwinding() {
         thread::yield_now();
         return;
     }

@@ -100,6 +100,18 @@
 //!   [`time::timeout`]) unwinds a fiber at its current or next blocking call,
 //!   running its destructors. A fiber that never blocks cannot be cancelled,
 //!   and keeps shutdown waiting.
+//! - **Don't wait in `Drop` for a sibling fiber.** A fiber that unwinds (a
+//!   panic or a cancellation) cannot switch stacks — std's panic state is
+//!   per thread — so a destructor of it that waits blocks its whole worker.
+//!   While it waits, the worker still runs its *cancelled* fibers (they
+//!   unwind anyway), so runtime shutdown always finishes and cancelling the
+//!   fiber that holds what the destructor waits for ends the wait. A live
+//!   sibling of the same worker cannot run (it would see a panic that is not
+//!   its own and poison std locks): a destructor that locks a mutex such a
+//!   sibling holds, or joins it, deadlocks that worker, and threadlet
+//!   reports it (naming the fiber and what it waits for) once the wait
+//!   passes the stall threshold. Release such resources before panicking,
+//!   or hand the cleanup to a new fiber or to [`unblock`].
 //! - **Stacks are fixed-size** (256 KiB of virtual memory by default, of which
 //!   only touched pages cost memory). Overflowing one aborts the process with
 //!   `fiber '<name>' (id N) has overflowed its stack of K KiB`, as std does for

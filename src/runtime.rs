@@ -299,10 +299,12 @@ impl Handle {
             .map(|(fiber, worker, running)| FiberInfo {
                 id: fiber.id(),
                 name: fiber.name().map(str::to_owned),
-                state: if running {
-                    "running".to_owned()
-                } else if fiber.is_parked() {
+                // Parked first: a fiber blocking its worker in place while it
+                // unwinds is both "running" and waiting; say for what.
+                state: if fiber.is_parked() {
                     fiber.reason().to_owned()
+                } else if running {
+                    "running".to_owned()
                 } else {
                     "runnable".to_owned()
                 },

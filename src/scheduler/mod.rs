@@ -394,6 +394,15 @@ impl Executor for Shared {
         }
     }
 
+    fn run_cancelled(&self, waiting: &Header) -> bool {
+        self.local()
+            .is_some_and(|local| local.run_cancelled_nested(waiting))
+    }
+
+    fn stall_threshold(&self) -> Duration {
+        self.config.stall_threshold
+    }
+
     fn add_timer(&self, deadline: Instant, fiber: &Header) {
         let local = self.local().expect("timer armed off its home worker");
         let current = crate::context::current_fiber().expect("timer armed outside a fiber");

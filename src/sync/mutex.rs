@@ -4,9 +4,10 @@
 //! only while `raw` is locked by its creator (the lock algorithm and its
 //! fairness are in `raw_mutex.rs`). Poisoning is std's: a guard remembers
 //! whether its thread was already panicking when it was made; if it is
-//! dropped during a panic that started later, it sets `poison`. On a fiber
-//! `thread::panicking()` is exact, because a fiber never switches stacks while
-//! it unwinds (park.rs).
+//! dropped during a panic that started later, it sets `poison`. "Panicking"
+//! is `park::unwinding()`: `thread::panicking()` on a thread, and on a fiber
+//! too except while it runs nested on an unwinding sibling's stack (park.rs,
+//! "Unwinding"), where that sibling's panic is not this fiber's.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -14,7 +15,6 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use super::raw_mutex::RawMutex;
@@ -184,7 +184,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     pub(super) fn new(lock: &'a Mutex<T>) -> LockResult<MutexGuard<'a, T>> {
         let guard = MutexGuard {
             lock,
-            panicking: thread::panicking(),
+            panicking: crate::park::unwinding(),
             _not_send: PhantomData,
         };
         super::poison_result(lock.is_poisoned(), guard)
@@ -210,7 +210,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if !self.panicking && thread::panicking() {
+        if !self.panicking && crate::park::unwinding() {
             self.lock.poison.store(true, Ordering::Relaxed);
         }
         self.lock.raw.unlock();
