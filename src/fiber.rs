@@ -616,6 +616,16 @@ impl<T> JoinHandle<T> {
     /// blocking threadlet call, `yield_now` and `sleep`), running its
     /// destructors; `join` then returns `Err` holding [`Cancelled`]. A fiber
     /// that never blocks is not interrupted.
+    ///
+    /// Cancellation unwinds like a panic, and it poisons like one: a
+    /// [`sync::Mutex`](crate::sync::Mutex) or
+    /// [`sync::RwLock`](crate::sync::RwLock) (or a std lock) whose guard the
+    /// fiber held when it was cancelled is poisoned, because the critical
+    /// section stopped at an arbitrary blocking call inside it and its data
+    /// may be half updated. This is std's rule for an interrupted critical
+    /// section, kept on purpose; a caller that knows the data is still
+    /// consistent takes it with `PoisonError::into_inner` or `clear_poison`.
+    /// A guard released before the cancellation is not affected.
     pub fn cancel(&self) {
         self.fiber.inner.request_cancel();
     }

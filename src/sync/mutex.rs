@@ -29,6 +29,20 @@ use crate::park::Unparker;
 /// are served first come, first served, with bounded barging (see the
 /// [module docs](crate::sync)).
 ///
+/// # Poisoning and cancellation
+/// As std's: a guard dropped while its holder unwinds from a panic that
+/// started after it locked poisons the mutex. Cancellation
+/// ([`JoinHandle::cancel`](crate::JoinHandle::cancel), an expired
+/// [`time::timeout`](crate::time::timeout), runtime shutdown) unwinds too,
+/// so a fiber cancelled while holding the lock poisons it. That is a
+/// decision, not an accident: a cancellation lands at whichever blocking call
+/// the critical section was in (a condvar wait, a channel send, socket IO),
+/// so the section's update may be half done exactly as after a panic, and
+/// the lock cannot tell a harmless spot from a harmful one. The next `lock`
+/// returns `Err(PoisonError)`; [`PoisonError::into_inner`](std::sync::PoisonError::into_inner)
+/// gives the guard anyway and [`Mutex::clear_poison`] clears the flag once
+/// the data is repaired.
+///
 /// ```
 /// use threadlet::sync::Mutex;
 ///
