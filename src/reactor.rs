@@ -264,6 +264,20 @@ impl Reactor {
         })
     }
 
+    /// In a forked child, whose copy of the runtime has no threads: closes
+    /// this process's copies of the reactor's fds (the epoll instance and
+    /// the waker stay open in the parent), waking nobody, and only if no
+    /// thread of the parent held their lock at the fork (a lock taken there
+    /// is never released here; its fds then stay open).
+    pub(crate) fn close_after_fork(&self) {
+        if let Ok(mut handles) = self.handles.try_write() {
+            handles.take();
+        }
+        if let Ok(mut poll) = self.poll.try_lock() {
+            poll.take();
+        }
+    }
+
     /// Registers `source` edge-triggered for read and write.
     pub(crate) fn register(&self, source: &mut impl Source) -> io::Result<Arc<ScheduledIo>> {
         let token = {

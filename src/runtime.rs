@@ -10,6 +10,12 @@
 //! `run` return. A fiber that never blocks (a pure CPU loop) cannot be
 //! unwound and keeps shutdown waiting, as a thread that never exits keeps
 //! `join` waiting.
+//!
+//! Fork: a forked child has a copy of its parent's runtimes but none of their
+//! threads. Spawning on such a copy is an error naming the cause; dropping
+//! it forgets the (absent) threads, closes the child's copies of the
+//! reactor's fds and returns, leaving the parent's fibers alone. A new
+//! runtime (and `signal::Signals`) in the child works normally.
 
 use std::fmt;
 use std::io;
@@ -179,6 +185,19 @@ impl Runtime {
     }
 
     fn shutdown(&mut self) {
+        if self.shared.is_forked_copy() {
+            // A forked child dropping the runtime its parent built: the
+            // worker and monitor threads do not exist here, so there is
+            // nothing to signal or join (joining them fails or blocks), and
+            // the fibers are the parent's (unwinding them here would run the
+            // parent's destructors a second time, on state the parent still
+            // owns). Forget the thread handles, close this process's copies
+            // of the reactor's fds, and leave the rest to exit or exec.
+            self.threads.drain(..).for_each(std::mem::forget);
+            std::mem::forget(self.monitor.take());
+            self.shared.reactor.close_after_fork();
+            return;
+        }
         self.shared.begin_shutdown();
         let on_own_worker =
             scheduler::Local::current().is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared));

@@ -308,6 +308,12 @@ impl Shared {
         self.shutdown.load(Ordering::Acquire)
     }
 
+    /// Is this a forked child's copy of a runtime built by its parent (whose
+    /// threads do not exist here)?
+    pub(crate) fn is_forked_copy(&self) -> bool {
+        PROCESS_ID.load(Ordering::Relaxed) != self.pid
+    }
+
     /// Releases the runtime's fds and stack slabs (after the workers exited).
     pub(crate) fn close(&self) {
         self.reactor.close();
@@ -377,7 +383,7 @@ impl Executor for Shared {
     }
 
     fn alloc_stack(&self, size: Option<usize>) -> io::Result<FiberStack> {
-        if PROCESS_ID.load(Ordering::Relaxed) != self.pid {
+        if self.is_forked_copy() {
             return Err(io::Error::other(
                 "this threadlet runtime was started by the parent of a fork(): its worker threads \
                  do not exist in this child process; start a new runtime in the child \
