@@ -134,6 +134,9 @@ pub(crate) struct Header {
     /// unwinding (park.rs, "Unwinding"): `thread::panicking()` then speaks
     /// for that sibling, not for this fiber.
     nested: Cell<bool>,
+    /// Valgrind's id for the stack the fiber runs on (0: none, or not under
+    /// valgrind); registered at start, deregistered when the stack goes.
+    valgrind_stack: Cell<usize>,
     /// Set by `check_cancel` as it starts unwinding this fiber; what tells a
     /// nested fiber that it is unwinding itself.
     cancel_unwinding: Cell<bool>,
@@ -150,6 +153,7 @@ pub(crate) struct Header {
 }
 
 // SAFETY: the non-Sync fields (`yielder`, `run`, `timer`, `nested`,
+// `valgrind_stack`,
 // `cancel_unwinding`, `locals`, `overflow`) are only touched by the one thread that currently runs the
 // fiber (module docs): the scheduler hands a fiber to one worker at a time and
 // never moves a started fiber to another thread. Before the first run `run`
@@ -274,6 +278,10 @@ impl Header {
         };
         let stack = bind(stack);
         (overflow.guard_lo, overflow.guard_hi) = stack.guard_range();
+        self.valgrind_stack.set(crate::valgrind::stack_register(
+            overflow.guard_hi,
+            corosensei::stack::Stack::base(&stack).get(),
+        ));
         overflow.stack_size = stack.size();
         *run = Run::Started(Coroutine::with_stack(stack, move |yielder, ()| {
             let header = context::current_fiber_ptr();
@@ -335,6 +343,7 @@ impl Header {
     /// # Safety
     /// As for [`Header::resume`]; the fiber must have finished.
     pub(crate) unsafe fn take_stack(&self) -> Option<FiberStack> {
+        crate::valgrind::stack_deregister(self.valgrind_stack.replace(0));
         // SAFETY: exclusive access per the contract.
         match std::mem::replace(unsafe { &mut *self.run.get() }, Run::Done) {
             Run::Started(coro) => Some(coro.into_stack()),
@@ -740,6 +749,7 @@ impl Builder {
             run: UnsafeCell::new(Run::Done),
             timer: Cell::new(0),
             nested: Cell::new(false),
+            valgrind_stack: Cell::new(0),
             cancel_unwinding: Cell::new(false),
             locals: UnsafeCell::new(local::Locals::default()),
             // The name's bytes live in the boxed str owned by this header.
