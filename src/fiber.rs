@@ -17,9 +17,12 @@
 // - `park`, `cancel`, `finished`, `home`, `reason`: atomics, any thread.
 // - `name`, `id`, `exec`, `overflow`: immutable after spawn.
 
+mod builder;
 mod local;
 mod scope;
 
+pub(crate) use builder::current_executor;
+pub use builder::Builder;
 pub use local::LocalKey;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 
@@ -85,8 +88,18 @@ pub(crate) trait Executor: Send + Sync + 'static {
     fn wake(&self, fiber: FiberRef);
     /// Wake the OS thread of worker `home` (a fiber waits there in place).
     fn unpark_worker_thread(&self, home: usize);
-    /// Queue a new fiber. `local`: pin it to the calling worker.
-    fn submit(&self, fiber: FiberRef, local: bool);
+    /// Called by a fiber blocking its worker in place while it unwinds
+    /// (`waiting`, the current fiber): run one runnable *cancelled* fiber of
+    /// this worker, nested on the current stack (park.rs, "Unwinding").
+    /// `false` if there was none.
+    fn run_cancelled(&self, waiting: &Header) -> bool;
+    /// The runtime's stall threshold (how long a worker may be held before
+    /// it is reported).
+    fn stall_threshold(&self) -> Duration;
+    /// Queue a new fiber. `local`: pin it to the calling worker. `false`:
+    /// refused, the runtime has shut down (its workers are gone or exiting
+    /// and will run nothing more); the fiber was not queued.
+    fn submit(&self, fiber: FiberRef, local: bool) -> bool;
     /// A stack of `size` bytes (`None`: the runtime's default size).
     fn alloc_stack(&self, size: Option<usize>) -> io::Result<FiberStack>;
     /// Arm the current fiber's timer (called on its home worker only).
@@ -120,6 +133,16 @@ pub(crate) struct Header {
     run: UnsafeCell<Run>,
     /// Sequence number of the armed timer, 0 if none (home worker only).
     pub(crate) timer: Cell<u64>,
+    /// Set while the fiber runs nested on the stack of a sibling that is
+    /// unwinding (park.rs, "Unwinding"): `thread::panicking()` then speaks
+    /// for that sibling, not for this fiber.
+    nested: Cell<bool>,
+    /// Valgrind's id for the stack the fiber runs on (0: none, or not under
+    /// valgrind); registered at start, deregistered when the stack goes.
+    valgrind_stack: Cell<usize>,
+    /// Set by `check_cancel` as it starts unwinding this fiber; what tells a
+    /// nested fiber that it is unwinding itself.
+    cancel_unwinding: Cell<bool>,
     locals: UnsafeCell<local::Locals>,
     /// Written once by `start` (before the fiber ever runs), then read by
     /// the overflow handler on the fiber's thread.
@@ -132,8 +155,9 @@ pub(crate) struct Header {
     running_on: AtomicU64,
 }
 
-// SAFETY: the non-Sync fields (`yielder`, `run`, `timer`, `locals`,
-// `overflow`) are only touched by the one thread that currently runs the
+// SAFETY: the non-Sync fields (`yielder`, `run`, `timer`, `nested`,
+// `valgrind_stack`,
+// `cancel_unwinding`, `locals`, `overflow`) are only touched by the one thread that currently runs the
 // fiber (module docs): the scheduler hands a fiber to one worker at a time and
 // never moves a started fiber to another thread. Before the first run `run`
 // holds only the reserved stack and the task with the spawned closure, which
@@ -191,6 +215,35 @@ impl Header {
         self.cancel.store(true, Ordering::Release);
     }
 
+    /// Is this fiber unwinding (a panic or a cancellation)? Outside nesting
+    /// that is `thread::panicking()`, exact because an unwinding fiber never
+    /// switches stacks. A fiber resumed nested on an unwinding sibling's
+    /// stack sees that sibling's panic in `thread::panicking()`, so it is
+    /// unwinding only once `check_cancel` has started its own unwind (it was
+    /// resumed because it is cancelled, and unwinds at its next check).
+    /// Only the fiber itself (its running thread) may ask.
+    pub(crate) fn is_unwinding(&self) -> bool {
+        if self.nested.get() {
+            self.cancel_unwinding.get()
+        } else {
+            thread::panicking()
+        }
+    }
+
+    /// `check_cancel`, just before it unwinds this fiber.
+    pub(crate) fn set_cancel_unwinding(&self) {
+        self.cancel_unwinding.set(true);
+    }
+
+    /// Scheduler, on the fiber's thread, around a nested resume (see
+    /// [`Header::is_unwinding`]). A fiber in a run queue is not mid-unwind
+    /// (an unwinding fiber never suspends), so a stale mark from a
+    /// `Cancelled` payload its code caught is cleared.
+    pub(crate) fn set_nested(&self, nested: bool) {
+        self.nested.set(nested);
+        self.cancel_unwinding.set(false);
+    }
+
     /// What the fiber waits for (meaningful while parked).
     pub(crate) fn reason(&self) -> &'static str {
         // SAFETY: the pointer is always a `&'static &'static str` (set in
@@ -228,6 +281,10 @@ impl Header {
         };
         let stack = bind(stack);
         (overflow.guard_lo, overflow.guard_hi) = stack.guard_range();
+        self.valgrind_stack.set(crate::valgrind::stack_register(
+            overflow.guard_hi,
+            corosensei::stack::Stack::base(&stack).get(),
+        ));
         overflow.stack_size = stack.size();
         *run = Run::Started(Coroutine::with_stack(stack, move |yielder, ()| {
             let header = context::current_fiber_ptr();
@@ -289,6 +346,7 @@ impl Header {
     /// # Safety
     /// As for [`Header::resume`]; the fiber must have finished.
     pub(crate) unsafe fn take_stack(&self) -> Option<FiberStack> {
+        crate::valgrind::stack_deregister(self.valgrind_stack.replace(0));
         // SAFETY: exclusive access per the contract.
         match std::mem::replace(unsafe { &mut *self.run.get() }, Run::Done) {
             Run::Started(coro) => Some(coro.into_stack()),
@@ -431,13 +489,38 @@ impl<T, F: FnOnce() -> T> RunTask for Task<T, F> {
         };
         // Fiber-locals are destroyed on the fiber, like thread-locals at exit.
         let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-            local::Locals::clear_from(|| header.locals_ptr())
+            local::Locals::clear_from(
+                || header.locals_ptr(),
+                || {
+                    format!(
+                        "fiber '{}' (id {})",
+                        header.name().unwrap_or("<unnamed>"),
+                        header.id().as_u64()
+                    )
+                },
+            )
         }));
         // Count it finished before `join` can return, so `stats()` and
         // `dump()` taken after a join never still show it.
         header.finished.store(true, Ordering::Release);
         header.exec.fiber_finished();
         self.packet.set(result);
+    }
+}
+
+impl<T, F: FnOnce() -> T> Task<T, F> {
+    /// The fiber will never run (its runtime is gone): drop the closure now,
+    /// on the spawning thread, and complete the join with `Cancelled`.
+    fn refuse(&self) {
+        if self.body.taken.replace(true) {
+            return;
+        }
+        // SAFETY: `taken` was false, so `f` is initialised; the fiber was
+        // never queued, so this thread is its only taker.
+        let f = unsafe { ManuallyDrop::take(&mut *self.body.f.get()) };
+        let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
+        self.packet
+            .set(Err(dropped.err().unwrap_or_else(|| Box::new(Cancelled))));
     }
 }
 
@@ -509,6 +592,16 @@ impl<T> JoinHandle<T> {
     /// blocking threadlet call, `yield_now` and `sleep`), running its
     /// destructors; `join` then returns `Err` holding [`Cancelled`]. A fiber
     /// that never blocks is not interrupted.
+    ///
+    /// Cancellation unwinds like a panic, and it poisons like one: a
+    /// [`sync::Mutex`](crate::sync::Mutex) or
+    /// [`sync::RwLock`](crate::sync::RwLock) (or a std lock) whose guard the
+    /// fiber held when it was cancelled is poisoned, because the critical
+    /// section stopped at an arbitrary blocking call inside it and its data
+    /// may be half updated. This is std's rule for an interrupted critical
+    /// section, kept on purpose; a caller that knows the data is still
+    /// consistent takes it with `PoisonError::into_inner` or `clear_poison`.
+    /// A guard released before the cancellation is not affected.
     pub fn cancel(&self) {
         self.fiber.inner.request_cancel();
     }
@@ -520,149 +613,6 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("fiber", &self.fiber)
             .finish_non_exhaustive()
     }
-}
-
-/// Configures a new fiber, like `std::thread::Builder`.
-#[derive(Debug, Default)]
-pub struct Builder {
-    name: Option<String>,
-    stack_size: Option<usize>,
-}
-
-impl Builder {
-    /// A builder with the runtime's defaults.
-    pub fn new() -> Builder {
-        Builder::default()
-    }
-
-    /// Names the fiber (shown in panics, stack-overflow reports and `dump`).
-    pub fn name(mut self, name: String) -> Builder {
-        self.name = Some(name);
-        self
-    }
-
-    /// Sets the stack size in bytes. Rounded up to whole pages; sizes below
-    /// 16 KiB are raised to 16 KiB; sizes above 1 GiB make `spawn` fail.
-    pub fn stack_size(mut self, size: usize) -> Builder {
-        self.stack_size = Some(size);
-        self
-    }
-
-    /// Spawns the fiber on the current runtime.
-    ///
-    /// # Errors
-    /// An absurd stack size (`InvalidInput`), or no memory mapping for the
-    /// stack (`OutOfMemory`, naming `vm.max_map_count`).
-    ///
-    /// # Panics
-    /// When called outside a threadlet runtime (see [`crate::run`]).
-    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let exec = current_executor("fiber::Builder::spawn");
-        self.spawn_on(exec, f)
-    }
-
-    /// Like [`Builder::spawn`], but the fiber stays on the current worker
-    /// thread from birth, so `f` need not be `Send` (like tokio's `LocalSet`).
-    ///
-    /// # Panics
-    /// When not called from a fiber.
-    pub fn spawn_local<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
-    where
-        F: FnOnce() -> T + 'static,
-        T: 'static,
-    {
-        let exec = current_executor("fiber::spawn_local");
-        // A pinned fiber is created, run and finished on this worker thread
-        // only, so neither `F` nor `T` ever crosses a thread; the JoinHandle
-        // is `!Send` when `T` is, which keeps it on this thread too.
-        self.spawn_inner(exec, true, f)
-    }
-
-    /// Spawns a `Send` fiber onto `exec` (used by `spawn`, `Runtime::spawn`,
-    /// `Handle::spawn_with` and scopes).
-    pub(crate) fn spawn_on<F, T>(self, exec: Arc<dyn Executor>, f: F) -> io::Result<JoinHandle<T>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.spawn_inner(exec, false, f)
-    }
-
-    fn spawn_inner<F, T>(
-        self,
-        exec: Arc<dyn Executor>,
-        pinned: bool,
-        f: F,
-    ) -> io::Result<JoinHandle<T>>
-    where
-        F: FnOnce() -> T + 'static,
-        T: 'static,
-    {
-        let stack = exec.alloc_stack(self.stack_size)?;
-        let (guard_lo, guard_hi) = stack.guard_range();
-        let stack_size = stack.size();
-        let name = self.name.map(String::into_boxed_str);
-        let (name_ptr, name_len) = name
-            .as_deref()
-            .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
-        let id = FiberId::next();
-        let header = Arc::new(Header {
-            id,
-            name,
-            park: ParkState::new(),
-            cancel: AtomicBool::new(false),
-            finished: AtomicBool::new(false),
-            exec: exec.clone(),
-            home: AtomicUsize::new(NO_HOME),
-            reason: AtomicPtr::new(&"runnable" as *const &str as *mut &str),
-            yielder: Cell::new(std::ptr::null()),
-            run: UnsafeCell::new(Run::Done),
-            timer: Cell::new(0),
-            locals: UnsafeCell::new(local::Locals::default()),
-            // The name's bytes live in the boxed str owned by this header.
-            overflow: UnsafeCell::new(OverflowInfo {
-                guard_lo,
-                guard_hi,
-                stack_size,
-                id: id.as_u64(),
-                name_ptr,
-                name_len,
-            }),
-            slot: AtomicUsize::new(usize::MAX),
-            #[cfg(debug_assertions)]
-            running_on: AtomicU64::new(0),
-        });
-        let task = Arc::new(Task {
-            packet: Completion::new(),
-            body: BodyCell {
-                taken: Cell::new(false),
-                f: UnsafeCell::new(ManuallyDrop::new(f)),
-            },
-        });
-        let run: Arc<dyn RunTask> = task.clone();
-        // SAFETY: the header is not shared yet (only this thread holds it).
-        unsafe { *header.run.get() = Run::Pending { stack, task: run } };
-        exec.submit(header.clone(), pinned);
-        Ok(JoinHandle {
-            fiber: Fiber { inner: header },
-            task,
-        })
-    }
-}
-
-/// The executor of the calling fiber; panics with the fix when there is none.
-pub(crate) fn current_executor(what: &str) -> Arc<dyn Executor> {
-    context::with_current_fiber(|f| f.map(|f| f.exec.clone())).unwrap_or_else(|| {
-        panic!(
-            "{what} must be called from a fiber of a threadlet runtime: start one with \
-             `threadlet::run(|| ...)` (or `Runtime::block_on`) and spawn from inside it, \
-             or use `Runtime::spawn` / `Handle::spawn` from outside"
-        )
-    })
 }
 
 /// Spawns a new fiber on the current runtime, like `std::thread::spawn`.
@@ -716,7 +666,8 @@ pub fn try_current() -> Option<Fiber> {
 /// plain thread this is `std::thread::yield_now`.
 pub fn yield_now() {
     let ptr = context::current_fiber_ptr();
-    if ptr.is_null() || thread::panicking() {
+    // SAFETY: current fiber pointer is valid while it runs (context.rs).
+    if ptr.is_null() || unsafe { &*ptr }.is_unwinding() {
         thread::yield_now();
         return;
     }

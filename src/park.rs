@@ -25,7 +25,7 @@
 //! | NOTIFIED -> EMPTY, requeue | worker          | commit lost to a wake: run it again   |
 //! | EMPTY/NOTIFIED -> NOTIFIED | any waker       | fiber not committed: leave a token    |
 //! | PARKED -> EMPTY, schedule  | any waker       | exactly one waker wins the CAS        |
-//! | EMPTY -> PARKED_IN_PLACE   | fiber           | `park` while `thread::panicking()`    |
+//! | EMPTY -> PARKED_IN_PLACE   | fiber           | `park` while it unwinds (`unwinding`) |
 //! | PARKED_IN_PLACE -> EMPTY   | waker / timeout | waker then unparks the worker thread  |
 //!
 //! Ordering: every transition is an acquire-release RMW, so what a waker wrote
@@ -50,17 +50,68 @@
 //! what happens to that work — cancel it, abandon it, or wait for it —
 //! before it unwinds (RELIABILITY row 23).
 //!
-//! # Unwinding
-//! While `std::thread::panicking()` is true, a fiber never switches stacks:
-//! std's panic count is per thread, so a switch would make every other fiber of
-//! the worker see `panicking() == true` (and poison locks). It blocks the
-//! worker thread in place instead (PARKED_IN_PLACE).
+//! # Unwinding (RELIABILITY rows 9 and 21)
+//! While a fiber unwinds (a panic, or a cancellation), it never switches
+//! stacks: std's panic count is per thread (`resume_unwind` and `panic!`
+//! raise it, the `catch_unwind` that stops the unwind lowers it), so a switch
+//! would leave a fiber suspended mid-unwind with its count still on the
+//! thread, and every other fiber of the worker would see `panicking() ==
+//! true` from then on: their std and threadlet guards would poison locks they
+//! left normally, their waits would turn into thread blocks, and `Drop` code
+//! that checks `panicking()` would misbehave. There is no API to save and
+//! restore the count. So a park while unwinding blocks the worker thread in
+//! place (PARKED_IN_PLACE) — and nothing else of that worker can run, which
+//! is a deadlock when the destructor waits for something only a sibling on
+//! the same worker can give (a mutex it holds, its end for a `join`).
+//!
+//! Decision: the in-place wait runs in slices (`IN_PLACE_SLICE`). Between
+//! slices it runs, *nested* on its own stack, the worker's runnable fibers
+//! that are **cancelled** — and only those. A cancelled fiber unwinds at its
+//! next park point anyway, so the panic count it sees while nested changes
+//! nothing it does: it resumes from a park inside threadlet, reaches
+//! `check_cancel`, unwinds (the count goes to 2, its fiber body's
+//! `catch_unwind` takes it back to 1), and its guards release and poison
+//! exactly as on its own. Because `thread::panicking()` then speaks for the
+//! sibling below it, a nested fiber asks `Header::is_unwinding` (set by
+//! `check_cancel` when its own unwind starts) instead; park, cancellation and
+//! the sync guards' poisoning all go through `unwinding()`. A nested fiber
+//! that is not (yet) unwinding may park normally (it switches back to the
+//! in-place waiter's stack, and the thread's count is again exactly the
+//! waiter's);
+//! one that unwinds and must wait blocks in place in turn, and may itself run
+//! cancelled fibers. Before each slice the waiter also fires the worker's due
+//! timers and, if the runtime is shutting down, cancels the worker's fibers
+//! (the worker loop cannot while it is blocked). Hence:
+//! - shutdown always finishes (every fiber is cancelled, so whoever holds
+//!   what a destructor waits for runs nested and lets go), whatever order the
+//!   fibers unwind in — unless two destructors wait for each other (a true
+//!   cycle, as between two threads), which is reported as below;
+//! - `JoinHandle::cancel` of the holder, from anywhere, ends such a wait.
+//!
+//! What is not done, and why: running a sibling that is *not* cancelled.
+//! It would see `panicking() == true` for a panic that is not its own, so a
+//! std `MutexGuard` it drops would poison a lock it left normally (nothing in
+//! threadlet can change std's guards), and it cannot be moved to another
+//! worker (a started fiber stays on its thread: thread-locals and `!Send`
+//! guards). So a panicking fiber whose destructor waits for a live sibling of
+//! its worker (locks a mutex the sibling holds across a sleep, joins it)
+//! cannot finish. It is reported instead, once the wait passes the runtime's
+//! stall threshold: a warning naming the fiber, what it waits for and why it
+//! cannot end (`report_stuck`, through `log`, or stderr when no logger is
+//! enabled). Dropping the runtime then still finishes (shutdown cancels the
+//! sibling, which then runs nested). On a runtime with several workers the
+//! sibling usually lives elsewhere and the wait simply ends.
+//!
+//! Limit: the nested fiber's code between its park returning and its
+//! `check_cancel` is threadlet's own wait-loop code; if it panicked for
+//! real before `check_cancel`, the fiber could not tell that unwind from the
+//! sibling's. No wait loop does that.
 
 mod completion;
 pub(crate) mod state;
 
 use std::thread::{self, Thread};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::context;
 use crate::fiber::{Cancelled, FiberRef, Header, Suspend};
@@ -135,8 +186,8 @@ fn park_inner(deadline: Option<Instant>, reason: &'static &'static str, cancella
     // SAFETY: a non-null current fiber pointer is valid while this thread runs
     // that fiber (context.rs), which lasts for this whole call.
     let fiber = unsafe { &*ptr };
-    if thread::panicking() {
-        park_in_place(fiber, deadline);
+    if fiber.is_unwinding() {
+        park_in_place(fiber, deadline, reason);
         return;
     }
     if (cancellable && fiber.is_cancelled()) || fiber.park.take_token() {
@@ -167,16 +218,45 @@ fn park_thread(deadline: Option<Instant>) {
     }
 }
 
-/// Blocks the worker thread without switching (the fiber is unwinding).
-fn park_in_place(fiber: &Header, deadline: Option<Instant>) {
+/// How often a fiber blocked in place looks for cancelled siblings to run.
+/// A wake of the fiber itself unparks the thread at once; this only bounds
+/// how late a sibling cancelled from another thread is noticed.
+const IN_PLACE_SLICE: Duration = Duration::from_millis(10);
+
+/// Blocks the worker thread without switching (the fiber is unwinding), in
+/// slices: between them it runs the worker's runnable cancelled fibers
+/// nested (they may hold what it waits for), and once the wait passes the
+/// stall threshold it is reported (module docs, "Unwinding").
+fn park_in_place(fiber: &Header, deadline: Option<Instant>, reason: &'static &'static str) {
     if !fiber.park.park_in_place() {
         return;
     }
+    fiber.set_reason(reason);
+    let since = Instant::now();
+    let report_at = since + fiber.exec.stall_threshold();
+    let mut reported = false;
     while fiber.park.is_parked_in_place() {
-        park_thread(deadline);
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if fiber.exec.run_cancelled(fiber) {
+            continue;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
             fiber.park.cancel_in_place();
             return;
+        }
+        if !reported && now >= report_at {
+            reported = true;
+            report_stuck(fiber, reason, now - since);
+        }
+        let mut until = now + IN_PLACE_SLICE;
+        if let Some(d) = deadline {
+            until = until.min(d);
+        }
+        if !reported {
+            until = until.min(report_at);
+        }
+        if fiber.park.is_parked_in_place() {
+            thread::park_timeout(until.saturating_duration_since(now));
         }
     }
 }
@@ -184,7 +264,37 @@ fn park_in_place(fiber: &Header, deadline: Option<Instant>) {
 /// Is the caller a cancelled fiber that is not already unwinding? Exactly
 /// the condition under which [`check_cancel`] unwinds.
 pub(crate) fn cancelled() -> bool {
-    context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled())) && !thread::panicking()
+    context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled() && !f.is_unwinding()))
+}
+
+/// A destructor of an unwinding fiber has blocked its worker past the stall
+/// threshold: say who, for what, and why nothing else can run.
+fn report_stuck(fiber: &Header, reason: &str, waited: Duration) {
+    let reason = reason.strip_prefix("parked: ").unwrap_or(reason);
+    crate::report::warn(format_args!(
+        "threadlet: fiber '{}' (id {}) is unwinding (a panic or a cancellation) and a \
+         destructor has waited {} ms for {reason}. An unwinding fiber cannot switch stacks \
+         (std's panic state is per thread), so it blocks worker {} in place and no other fiber \
+         of that worker can run until the wait ends: if only one of them can end it (a lock it \
+         holds, a fiber to join, a message to send), this is a deadlock. Do not wait in `Drop` \
+         for what sibling fibers provide: release such resources before panicking, or hand \
+         the cleanup to a new fiber (`threadlet::spawn`) or to `threadlet::unblock`.",
+        fiber.name().unwrap_or("<unnamed>"),
+        fiber.id().as_u64(),
+        waited.as_millis(),
+        fiber.home()
+    ));
+}
+
+/// Is the calling fiber (or thread) unwinding? `thread::panicking()`, except
+/// for a fiber resumed nested on an unwinding sibling's stack (see
+/// `Header::is_unwinding`). Use it instead of `thread::panicking()` for
+/// every decision about the caller's own unwinding (park, cancel, poison).
+pub(crate) fn unwinding() -> bool {
+    context::with_current_fiber(|f| match f {
+        Some(f) => f.is_unwinding(),
+        None => thread::panicking(),
+    })
 }
 
 /// Unwinds the current fiber with a [`Cancelled`] payload if it was cancelled
@@ -198,5 +308,10 @@ pub(crate) fn check_cancel() {
 /// Unwinds the calling fiber with a [`Cancelled`] payload. For a wait that
 /// saw [`cancelled`] (or [`Interrupted::Cancelled`]) and has cleaned up.
 pub(crate) fn unwind_cancelled() -> ! {
+    context::with_current_fiber(|f| {
+        if let Some(f) = f {
+            f.set_cancel_unwinding();
+        }
+    });
     std::panic::resume_unwind(Box::new(Cancelled))
 }

@@ -10,6 +10,12 @@
 //! `run` return. A fiber that never blocks (a pure CPU loop) cannot be
 //! unwound and keeps shutdown waiting, as a thread that never exits keeps
 //! `join` waiting.
+//!
+//! Fork: a forked child has a copy of its parent's runtimes but none of their
+//! threads. Spawning on such a copy is an error naming the cause; dropping
+//! it forgets the (absent) threads, closes the child's copies of the
+//! reactor's fds and returns, leaving the parent's fibers alone. A new
+//! runtime (and `signal::Signals`) in the child works normally.
 
 use std::fmt;
 use std::io;
@@ -179,6 +185,19 @@ impl Runtime {
     }
 
     fn shutdown(&mut self) {
+        if self.shared.is_forked_copy() {
+            // A forked child dropping the runtime its parent built: the
+            // worker and monitor threads do not exist here, so there is
+            // nothing to signal or join (joining them fails or blocks), and
+            // the fibers are the parent's (unwinding them here would run the
+            // parent's destructors a second time, on state the parent still
+            // owns). Forget the thread handles, close this process's copies
+            // of the reactor's fds, and leave the rest to exit or exec.
+            self.threads.drain(..).for_each(std::mem::forget);
+            std::mem::forget(self.monitor.take());
+            self.shared.reactor.close_after_fork();
+            return;
+        }
         self.shared.begin_shutdown();
         let on_own_worker =
             scheduler::Local::current().is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared));
@@ -241,6 +260,16 @@ impl Handle {
 
     /// Spawns a fiber on the runtime.
     ///
+    /// On a runtime that has shut down — dropped, or its workers exiting
+    /// after [`run`] returned — the fiber never runs: the closure is dropped
+    /// at once, on the calling thread, and the handle's `join` returns
+    /// `Err` holding [`fiber::Cancelled`] without waiting (the same result as
+    /// a fiber spawned during shutdown that never got to start). Never a
+    /// hang: the check and the workers' decision to exit are one atomic
+    /// step, so no fiber is left queued where no worker will run it. A
+    /// panic was not chosen because spawns from destructors during shutdown
+    /// are common and a panic there would abort the process.
+    ///
     /// # Panics
     /// If no stack can be mapped; [`Handle::spawn_with`] returns that error.
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
@@ -252,7 +281,9 @@ impl Handle {
             .unwrap_or_else(|e| panic!("threadlet: spawn failed: {e}"))
     }
 
-    /// Spawns a fiber configured by `builder` on the runtime.
+    /// Spawns a fiber configured by `builder` on the runtime (on a runtime
+    /// that has shut down: as [`Handle::spawn`], `Ok` with a handle whose
+    /// `join` returns `Err(Cancelled)` at once).
     ///
     /// # Errors
     /// As [`fiber::Builder::spawn`].
@@ -291,10 +322,12 @@ impl Handle {
             .map(|(fiber, worker, running)| FiberInfo {
                 id: fiber.id(),
                 name: fiber.name().map(str::to_owned),
-                state: if running {
-                    "running".to_owned()
-                } else if fiber.is_parked() {
+                // Parked first: a fiber blocking its worker in place while it
+                // unwinds is both "running" and waiting; say for what.
+                state: if fiber.is_parked() {
                     fiber.reason().to_owned()
+                } else if running {
+                    "running".to_owned()
                 } else {
                     "runnable".to_owned()
                 },

@@ -153,6 +153,12 @@ pub fn sleep_until(deadline: Instant) {
 /// expiry). Then the caller unwinds with `Cancelled`. So cancelling a
 /// request handler also stops the work it runs under a timeout.
 ///
+/// A lock `f` holds when time runs out is poisoned, as if `f` had panicked
+/// there ([`JoinHandle::cancel`](crate::JoinHandle::cancel) says why): the
+/// expiry cut its critical section short at a blocking call, so the data
+/// may be half updated. Keep blocking calls out of critical sections you
+/// run under a timeout, or recover with `PoisonError::into_inner`.
+///
 /// ```
 /// use std::time::Duration;
 /// threadlet::run(|| {

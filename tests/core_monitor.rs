@@ -103,8 +103,12 @@ fn row8_std_lock_across_park_is_reported() {
             threadlet::fiber::sleep(Duration::from_millis(50));
             drop(guard);
         });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while rt.stats().stalls == 0 && Instant::now() < deadline {
+        // Wait for the log line, not just the counter: the monitor counts
+        // the stall before it logs, and exiting between the two would lose
+        // the line the parent looks for.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let reported = || rt.stats().stalls > 0 && !CAPTURE.0.lock().unwrap().is_empty();
+        while !reported() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         println!("STALLS {}", rt.stats().stalls);

@@ -22,8 +22,9 @@ fn row12_overflow_names_the_fiber_and_aborts() {
             let h = threadlet::fiber::Builder::new()
                 .name("deep".to_owned())
                 .spawn(|| {
-                    // Printed by the fiber itself: it may run (and overflow)
-                    // on another worker before its spawner prints anything.
+                    // Printed by the fiber itself before it recurses: the
+                    // overflow aborts the process, so a print from the
+                    // spawner could come too late (it raced on a loaded CI).
                     eprintln!(
                         "spawned fiber id {}",
                         threadlet::fiber::current().id().as_u64()

@@ -169,8 +169,8 @@ fn read_timeout_on_silent_peer_is_timed_out() {
             "returned early: {waited:?}"
         );
         assert!(
-            waited < Duration::from_secs(1),
-            "took {waited:?}, far beyond the 100 ms timeout"
+            waited < Duration::from_secs(30),
+            "took {waited:?}, far beyond the 100 ms timeout (a lost timer)"
         );
     });
 }

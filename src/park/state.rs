@@ -1,5 +1,7 @@
 //! The park state word of one fiber: the pure state machine described by the
-//! table at the top of `park.rs`. It imports nothing from the crate, so the
+//! table at the top of `park.rs` (whose "Unwinding" section says why an
+//! unwinding fiber waits in place, PARKED_IN_PLACE, and what its worker runs
+//! meanwhile). It imports nothing from the crate, so the
 //! loom model in `tests/loom_park.rs` checks exactly this code.
 
 #[cfg(all(loom, test))]

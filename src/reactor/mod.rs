@@ -372,6 +372,20 @@ impl Poller {
         }
     }
 
+    /// In a forked child, whose copy of the runtime has no threads: closes
+    /// this process's copies of the poller's fds (the epoll instance and the
+    /// waker stay open in the parent), waking nobody, and only if no thread
+    /// of the parent held their lock at the fork (a lock taken there is never
+    /// released here; its fds then stay open).
+    pub(crate) fn close_after_fork(&self) {
+        if let Ok(mut handles) = self.handles.try_write() {
+            handles.take();
+        }
+        if let Ok(mut poll) = self.poll.try_lock() {
+            poll.take();
+        }
+    }
+
     #[cfg(test)]
     fn is_registered(&self, token: Token) -> bool {
         lock(&self.sources).lookup(token).is_some()
@@ -400,6 +414,14 @@ impl Reactor {
     /// Every poller, in worker order.
     pub(crate) fn pollers(&self) -> &[Arc<Poller>] {
         &self.pollers
+    }
+
+    /// Closes this process's copies of every poller's fds in a forked child
+    /// (see [`Poller::close_after_fork`]).
+    pub(crate) fn close_after_fork(&self) {
+        for p in self.pollers.iter() {
+            p.close_after_fork();
+        }
     }
 
     /// Closes every poller (runtime shutdown).

@@ -126,7 +126,8 @@ pub(crate) struct Shared {
     injector: Injector<FiberRef>,
     /// Who sleeps, who searches, who gets woken (idle.rs).
     idle: idle::Idle,
-    /// Fibers spawned and not yet finished.
+    /// Fibers spawned and not yet finished, plus the `CLOSED` bit (see
+    /// `admit` and `try_close`).
     alive: AtomicUsize,
     shutdown: AtomicBool,
     pub(crate) reactor: Reactor,
@@ -135,6 +136,12 @@ pub(crate) struct Shared {
     /// The process that built the runtime (see `fork`).
     pid: u32,
 }
+
+/// Bit of `Shared::alive` set once the workers have decided to exit: no
+/// fiber is admitted after it (`submit` refuses), so none can be left queued
+/// where no worker will run it. Set only while the count is zero, by a CAS,
+/// so a spawn and the last worker's exit decision are totally ordered.
+const CLOSED: usize = 1 << (usize::BITS - 1);
 
 /// The pid of this process, refreshed in a forked child by an atfork
 /// handler, so checking "am I the process that built this runtime?" costs
@@ -213,7 +220,40 @@ impl Shared {
 
     /// Fibers alive (spawned, not finished).
     pub(crate) fn alive(&self) -> usize {
-        self.alive.load(Ordering::Acquire)
+        self.alive.load(Ordering::Acquire) & !CLOSED
+    }
+
+    /// Counts a new fiber in, unless the runtime is closed.
+    fn admit(&self) -> bool {
+        let mut n = self.alive.load(Ordering::Acquire);
+        loop {
+            if n & CLOSED != 0 {
+                return false;
+            }
+            match self
+                .alive
+                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(actual) => n = actual,
+            }
+        }
+    }
+
+    /// A worker that saw shutdown and found nothing to run: closes the
+    /// runtime if no fiber is alive (or sees it closed). `true`: exit.
+    pub(crate) fn try_close(&self) -> bool {
+        match self
+            .alive
+            .compare_exchange(0, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                // Siblings asleep waiting for the last fiber: let them see it.
+                self.notify_all();
+                true
+            }
+            Err(n) => n & CLOSED != 0,
+        }
     }
 
     /// This thread's worker, if it is a worker of *this* runtime.
@@ -253,6 +293,12 @@ impl Shared {
 
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Is this a forked child's copy of a runtime built by its parent (whose
+    /// threads do not exist here)?
+    pub(crate) fn is_forked_copy(&self) -> bool {
+        PROCESS_ID.load(Ordering::Relaxed) != self.pid
     }
 
     /// Releases the runtime's fds and stack slabs (after the workers exited).
@@ -295,8 +341,10 @@ impl Executor for Shared {
         }
     }
 
-    fn submit(&self, fiber: FiberRef, local_only: bool) {
-        self.alive.fetch_add(1, Ordering::AcqRel);
+    fn submit(&self, fiber: FiberRef, local_only: bool) -> bool {
+        if !self.admit() {
+            return false;
+        }
         self.counters.spawned.fetch_add(1, Ordering::Relaxed);
         match self.local() {
             Some(local) if local_only => {
@@ -320,10 +368,11 @@ impl Executor for Shared {
                 self.notify_any();
             }
         }
+        true
     }
 
     fn alloc_stack(&self, size: Option<usize>) -> io::Result<FiberStack> {
-        if PROCESS_ID.load(Ordering::Relaxed) != self.pid {
+        if self.is_forked_copy() {
             return Err(io::Error::other(
                 "this threadlet runtime was started by the parent of a fork(): its worker threads \
                  do not exist in this child process; start a new runtime in the child \
@@ -340,6 +389,15 @@ impl Executor for Shared {
         }
     }
 
+    fn run_cancelled(&self, waiting: &Header) -> bool {
+        self.local()
+            .is_some_and(|local| local.run_cancelled_nested(waiting))
+    }
+
+    fn stall_threshold(&self) -> Duration {
+        self.config.stall_threshold
+    }
+
     fn add_timer(&self, deadline: Instant, fiber: &Header) {
         let local = self.local().expect("timer armed off its home worker");
         let current = crate::context::current_fiber().expect("timer armed outside a fiber");
@@ -354,7 +412,8 @@ impl Executor for Shared {
     }
 
     fn fiber_finished(&self) {
-        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 && self.is_shutting_down() {
+        let before = self.alive.fetch_sub(1, Ordering::AcqRel);
+        if before & !CLOSED == 1 && self.is_shutting_down() {
             self.notify_all();
         }
     }

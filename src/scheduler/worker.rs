@@ -349,6 +349,49 @@ impl Local {
         lock(&self.worker().registry).remove(&fiber);
     }
 
+    /// A fiber of this worker (`waiting`, the current one) blocks the thread
+    /// in place while it unwinds (park.rs, "Unwinding"): run one runnable
+    /// fiber that is cancelled, nested on the current stack. A cancelled
+    /// fiber unwinds at its next park point anyway, so the thread's panic
+    /// count it sees does not change what it does, and it may release what
+    /// `waiting` waits for. Shutdown and due timers are looked at first,
+    /// since the worker loop cannot while it is blocked. `false`: none.
+    pub(crate) fn run_cancelled_nested(&self, waiting: &crate::fiber::Header) -> bool {
+        if !self.shutdown_seen.get() && self.shared.is_shutting_down() {
+            self.start_shutdown();
+        }
+        {
+            let mut timers = self.timers.borrow_mut();
+            if !timers.is_empty() {
+                timers.fire(Instant::now());
+            }
+        }
+        self.drain_inbox();
+        let next = {
+            let mut queue = self.run_queue.borrow_mut();
+            let found = queue
+                .iter()
+                .position(|f| f.is_cancelled() && f.slot.load(Ordering::Relaxed) != usize::MAX);
+            found.and_then(|i| queue.remove(i))
+        };
+        let Some(fiber) = next else {
+            return false;
+        };
+        fiber.set_nested(true);
+        let nested = fiber.clone();
+        self.run_fiber(fiber);
+        nested.set_nested(false);
+        // `run_fiber` cleared the thread's "current fiber": restore ours.
+        context::set_current_fiber(waiting);
+        // SAFETY: `waiting` is the fiber running on this thread (its frame
+        // called us), so its header outlives this resume of it.
+        unsafe { stack::set_current_fiber(waiting.overflow_info()) };
+        self.worker()
+            .running
+            .store(waiting.id().as_u64(), Ordering::Relaxed);
+        true
+    }
+
     /// First sight of shutdown: cancel every fiber this worker owns.
     fn start_shutdown(&self) {
         self.shutdown_seen.set(true);
@@ -394,7 +437,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
             local.run_fiber(fiber);
             continue;
         }
-        if local.shutdown_seen.get() && local.shared.alive() == 0 {
+        if local.shutdown_seen.get() && local.shared.alive() == 0 && local.shared.try_close() {
             break;
         }
         if let Some(fiber) = local.search() {

@@ -29,6 +29,16 @@
 //! saved one when the count goes 1 → 0, both under `REGISTRY`, so the handler
 //! is installed exactly while some subscriber wants the signal.
 //!
+//! # Fork
+//! A forked child inherits `REGISTRY` saying "dispatcher running" — but that
+//! thread is the parent's — and a pipe shared with the parent, whose
+//! dispatcher would read the child's bytes. `REGISTRY.pid` records the
+//! process the pipe and dispatcher belong to; the first `subscribe` in
+//! another process (a child) creates a pipe of its own, marks the
+//! dispatcher not running (so it starts one) and wakes it once in case a
+//! signal arrived meanwhile. The inherited write end is left open (never
+//! closed, as above: a handler may be using it); the read end is closed.
+//!
 //! # Dispatcher lifetime
 //! `subscribe` starts the dispatcher if `running` is false and sets it.
 //! `unsubscribe` of the last subscriber writes a 0 byte to wake it. The
@@ -67,6 +77,8 @@ struct Registry {
     /// The pipe's read end, once created.
     read_fd: c_int,
     running: bool,
+    /// The process that created the pipe and dispatcher (0: none yet).
+    pid: libc::pid_t,
 }
 
 // SAFETY: `libc::sigaction` is plain data (a handler address, flags and a
@@ -78,7 +90,41 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     installed: [const { None }; NSIG],
     read_fd: -1,
     running: false,
+    pid: 0,
 });
+
+/// In a forked child: forget the parent's dispatcher and pipe (see "Fork").
+fn leave_parent(reg: &mut Registry) -> io::Result<()> {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    if reg.pid == pid {
+        return Ok(());
+    }
+    let inherited = reg.pid != 0 && reg.read_fd >= 0;
+    if inherited {
+        let old_read = reg.read_fd;
+        reg.read_fd = -1;
+        reg.running = false;
+        ensure_pipe(reg)?;
+        // SAFETY: closes this process's copy of the parent's read end, which
+        // nothing here uses any more (the handler only writes).
+        unsafe { libc::close(old_read) };
+        // A signal caught before the swap wrote to the old pipe; its pending
+        // flag is set: make the new dispatcher look.
+        wake_dispatcher();
+    }
+    reg.pid = pid;
+    Ok(())
+}
+
+/// Writes a 0 byte to the pipe: the dispatcher wakes and scans every flag.
+fn wake_dispatcher() {
+    let fd = WRITE_FD.load(Ordering::SeqCst);
+    let byte = 0u8;
+    // SAFETY: writes one valid byte to the pipe's write end (never closed);
+    // a full pipe already wakes the dispatcher.
+    unsafe { libc::write(fd, ptr::addr_of!(byte).cast::<c_void>(), 1) };
+}
 
 /// One `Signals`: the signals it wants and what it has received.
 pub(super) struct Subscriber {
@@ -201,6 +247,7 @@ fn restore(sig: c_int, previous: &libc::sigaction) {
 /// installing handlers and starting the dispatcher as needed.
 pub(super) fn subscribe(mask: u128) -> io::Result<Arc<Subscriber>> {
     let mut reg = lock(&REGISTRY);
+    leave_parent(&mut reg)?;
     let read_fd = ensure_pipe(&mut reg)?;
     let mut added = Vec::new();
     for sig in 1..NSIG as c_int {
@@ -270,13 +317,9 @@ pub(super) fn unsubscribe(sub: &Arc<Subscriber>) {
         .filter(|&s| sub.mask & (1 << s) != 0)
         .collect();
     release(&mut reg, &sigs);
-    if reg.subs.is_empty() {
+    if reg.subs.is_empty() && reg.running {
         // Wake the dispatcher so it sees it has nothing left to do.
-        let fd = WRITE_FD.load(Ordering::SeqCst);
-        let byte = 0u8;
-        // SAFETY: writes one valid byte to the pipe's write end (never
-        // closed); a full pipe already wakes the dispatcher.
-        unsafe { libc::write(fd, ptr::addr_of!(byte).cast::<c_void>(), 1) };
+        wake_dispatcher();
     }
 }
 

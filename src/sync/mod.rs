@@ -88,8 +88,7 @@ type Waiter = waitq::Waiter<Unparker>;
 /// Is the calling fiber cancelled (and not already unwinding)? Exactly the
 /// condition under which `park::check_cancel` unwinds.
 fn cancel_requested() -> bool {
-    context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled()))
-        && !std::thread::panicking()
+    context::with_current_fiber(|f| f.is_some_and(|f| f.is_cancelled() && !f.is_unwinding()))
 }
 
 /// Unwinds the calling fiber with `Cancelled`; only call it after

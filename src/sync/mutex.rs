@@ -4,9 +4,10 @@
 //! only while `raw` is locked by its creator (the lock algorithm and its
 //! fairness are in `raw_mutex.rs`). Poisoning is std's: a guard remembers
 //! whether its thread was already panicking when it was made; if it is
-//! dropped during a panic that started later, it sets `poison`. On a fiber
-//! `thread::panicking()` is exact, because a fiber never switches stacks while
-//! it unwinds (park.rs).
+//! dropped during a panic that started later, it sets `poison`. "Panicking"
+//! is `park::unwinding()`: `thread::panicking()` on a thread, and on a fiber
+//! too except while it runs nested on an unwinding sibling's stack (park.rs,
+//! "Unwinding"), where that sibling's panic is not this fiber's.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -14,7 +15,6 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use super::raw_mutex::RawMutex;
@@ -28,6 +28,20 @@ use crate::park::Unparker;
 /// must wait parks (its worker runs other fibers); a thread blocks. Waiters
 /// are served first come, first served, with bounded barging (see the
 /// [module docs](crate::sync)).
+///
+/// # Poisoning and cancellation
+/// As std's: a guard dropped while its holder unwinds from a panic that
+/// started after it locked poisons the mutex. Cancellation
+/// ([`JoinHandle::cancel`](crate::JoinHandle::cancel), an expired
+/// [`time::timeout`](crate::time::timeout), runtime shutdown) unwinds too,
+/// so a fiber cancelled while holding the lock poisons it. That is a
+/// decision, not an accident: a cancellation lands at whichever blocking call
+/// the critical section was in (a condvar wait, a channel send, socket IO),
+/// so the section's update may be half done exactly as after a panic, and
+/// the lock cannot tell a harmless spot from a harmful one. The next `lock`
+/// returns `Err(PoisonError)`; [`PoisonError::into_inner`](std::sync::PoisonError::into_inner)
+/// gives the guard anyway and [`Mutex::clear_poison`] clears the flag once
+/// the data is repaired.
 ///
 /// ```
 /// use threadlet::sync::Mutex;
@@ -184,7 +198,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     pub(super) fn new(lock: &'a Mutex<T>) -> LockResult<MutexGuard<'a, T>> {
         let guard = MutexGuard {
             lock,
-            panicking: thread::panicking(),
+            panicking: crate::park::unwinding(),
             _not_send: PhantomData,
         };
         super::poison_result(lock.is_poisoned(), guard)
@@ -210,7 +224,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if !self.panicking && thread::panicking() {
+        if !self.panicking && crate::park::unwinding() {
             self.lock.poison.store(true, Ordering::Relaxed);
         }
         self.lock.raw.unlock();

@@ -11,7 +11,6 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 
 use super::raw_rwlock::{Kind, RawRwLock};
 use super::{parker, unwind_cancelled, LockResult, TryLockError, TryLockResult};
@@ -129,7 +128,7 @@ impl<T: ?Sized> RwLock<T> {
     fn write_guard(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         let guard = RwLockWriteGuard {
             lock: self,
-            panicking: thread::panicking(),
+            panicking: crate::park::unwinding(),
             _not_send: PhantomData,
         };
         super::poison_result(self.is_poisoned(), guard)
@@ -214,7 +213,7 @@ impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
 
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
-        if !self.panicking && thread::panicking() {
+        if !self.panicking && crate::park::unwinding() {
             self.lock.poison.store(true, Ordering::Relaxed);
         }
         self.lock.raw.write_unlock();
