@@ -149,7 +149,9 @@ fn panic_child(join: bool) {
             )
             .unwrap()
     };
-    eprintln!("PANICKER {}", panicker.fiber().id().as_u64());
+    // On stdout: the worker's panic message goes to stderr at the same time
+    // and could split a line written there.
+    println!("PANICKER {}", panicker.fiber().id().as_u64());
     common::wait_for_go();
     drop(rt);
     assert!(panicker.join().is_err());
@@ -161,9 +163,9 @@ fn check_reported(test: &str, waits_for: &str) {
         line.contains("'panicker'") && line.contains("unwinding")
     });
     let id = out
-        .stderr
+        .stdout
         .lines()
-        .find_map(|l| l.strip_prefix("PANICKER "))
+        .find_map(|l| l.split_once("PANICKER ").map(|(_, id)| id.trim()))
         .expect("child printed the fiber id")
         .to_owned();
     let report = out
