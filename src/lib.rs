@@ -162,6 +162,9 @@ pub mod signal;
 mod stack;
 pub mod sync;
 pub mod time;
+// The syscall hooks (feature `hook`, glibc Linux): the highest layer.
+#[cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]
+mod hook;
 
 #[doc = include_str!("../docs/migration.md")]
 pub mod migration {}
