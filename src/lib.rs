@@ -198,6 +198,9 @@ mod stack;
 pub mod sync;
 pub mod time;
 mod valgrind;
+// The syscall hooks (feature `hook`, glibc Linux): the highest layer.
+#[cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]
+mod hook;
 
 #[doc = include_str!("../docs/migration.md")]
 pub mod migration {}

@@ -98,6 +98,8 @@ impl Builder {
     /// an epoll instance or an eventfd.
     pub fn build(self) -> io::Result<Runtime> {
         crate::stack::install_overflow_handler();
+        #[cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]
+        crate::hook::link();
         let workers = self
             .workers
             .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
