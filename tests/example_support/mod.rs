@@ -41,6 +41,25 @@ pub fn example_bin(name: &str) -> PathBuf {
     if let Some(target) = profile_dir.parent() {
         build.env("CARGO_TARGET_DIR", target);
     }
+    // cargo gives a test the variables of the package it tests; a build
+    // script that watches one of them (ring's does) would rebuild, and the
+    // next `cargo test` would rebuild it back. Build as from a shell.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let from_cargo = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+            "CARGO_PRIMARY_",
+            "CARGO_TARGET_TMPDIR",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p));
+        if from_cargo || key == "LD_LIBRARY_PATH" || key == "OUT_DIR" {
+            build.env_remove(&*key);
+        }
+    }
     let bin = profile_dir.join("examples").join(name);
     match build.status() {
         Ok(s) if s.success() => {}
@@ -189,4 +208,48 @@ pub fn closed_by_peer(stream: &mut std::net::TcpStream) -> bool {
             Err(e) => panic!("read failed: {e}"),
         }
     }
+}
+
+/// Runs example `name` with `args` to completion (at most [`PATIENCE`],
+/// then it is killed and the test fails); returns its status, stdout and
+/// stderr.
+pub fn run_example(name: &str, args: &[&str]) -> (ExitStatus, String, String) {
+    let mut child = Command::new(example_bin(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start example {name}: {e}"));
+    let (mut out, mut err) = (
+        child.stdout.take().expect("piped"),
+        child.stderr.take().expect("piped"),
+    );
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} {args:?} did not finish within {PATIENCE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status,
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    )
 }
