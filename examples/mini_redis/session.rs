@@ -1,0 +1,189 @@
+//! One client connection of mini_redis: its input buffer, the commands
+//! parsed from it and the replies they make. Runtime-free like `resp.rs`;
+//! [`serve_blocking`] is the whole connection loop for blocking-style
+//! streams (threadlet's fibers and std threads), the tokio peer writes the
+//! same loop with `.await`.
+//!
+//! Pipelining: every read is followed by running *all* the complete
+//! commands in the buffer, and their replies go out in one write.
+//!
+//! Timeouts ([`Limits`]): a connection that sends nothing for `idle` is
+//! closed; so is one that keeps a command incomplete for longer than
+//! `request` (a client dribbling one byte a second never finishes its
+//! command, however regularly it sends).
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use super::resp::{self, MAX_REQUEST};
+use super::store::{Flow, Store};
+
+/// How long a connection may stay silent, and how long one command may take
+/// to arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest silence between commands.
+    pub idle: Duration,
+    /// Longest time from the first byte of a command to its last.
+    pub request: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            idle: Duration::from_secs(300),
+            request: Duration::from_secs(10),
+        }
+    }
+}
+
+const FIRST_BUF: usize = 8 * 1024;
+
+/// The state of one connection between reads.
+pub struct Session {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    args: Vec<std::ops::Range<usize>>,
+    /// Replies not yet written.
+    pub out: Vec<u8>,
+    partial_since: Option<Instant>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session::new()
+    }
+}
+
+impl Session {
+    /// A connection with nothing read yet.
+    pub fn new() -> Session {
+        Session {
+            buf: vec![0; FIRST_BUF],
+            start: 0,
+            end: 0,
+            args: Vec::new(),
+            out: Vec::with_capacity(FIRST_BUF),
+            partial_since: None,
+        }
+    }
+
+    /// Where the next read goes. Never empty: the buffer grows (up to
+    /// [`MAX_REQUEST`], which `received` enforces) while a command is
+    /// incomplete.
+    pub fn spare(&mut self) -> &mut [u8] {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                let grown = (self.buf.len() * 2).min(MAX_REQUEST + 1);
+                self.buf.resize(grown, 0);
+            }
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Runs the commands completed by `n` more bytes in [`Session::spare`],
+    /// appending their replies to `out`. `Flow::Close` after a protocol
+    /// error (its `-ERR` reply is in `out`) or `QUIT`.
+    pub fn received(&mut self, n: usize, store: &Store) -> Flow {
+        self.end += n;
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            match resp::parse_command(pending, &mut self.args) {
+                Ok(Some(len)) => {
+                    if !self.args.is_empty()
+                        && store.execute(pending, &self.args, &mut self.out) == Flow::Close
+                    {
+                        return Flow::Close;
+                    }
+                    self.start += len;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    resp::error(&mut self.out, &format!("ERR {e}"));
+                    return Flow::Close;
+                }
+            }
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            self.partial_since = None;
+        } else {
+            if self.end - self.start > MAX_REQUEST {
+                resp::error(&mut self.out, "ERR Protocol error: request too large");
+                return Flow::Close;
+            }
+            self.partial_since.get_or_insert_with(Instant::now);
+        }
+        Flow::Continue
+    }
+
+    /// How long the next read may wait, or `None` once an incomplete command
+    /// has used up `limits.request`.
+    pub fn read_timeout(&self, limits: &Limits) -> Option<Duration> {
+        match self.partial_since {
+            None => Some(limits.idle),
+            Some(t) => limits
+                .request
+                .checked_sub(t.elapsed())
+                .filter(|d| !d.is_zero())
+                .map(|d| d.min(limits.idle)),
+        }
+    }
+}
+
+/// A stream whose reads can time out (threadlet's and std's `TcpStream`).
+pub trait Socket {
+    /// As `TcpStream::set_read_timeout`.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+/// Serves one connection until the client closes it, sends bad input,
+/// times out, or the read side is shut down (a graceful stop): in every case
+/// the replies to the commands already read are written first.
+pub fn serve_blocking<S>(stream: &S, store: &Store, limits: Limits) -> io::Result<()>
+where
+    S: Socket,
+    for<'a> &'a S: Read + Write,
+{
+    let mut session = Session::new();
+    let mut timeout = None;
+    loop {
+        let Some(want) = session.read_timeout(&limits) else {
+            return Ok(()); // a command took longer than limits.request
+        };
+        // Only touch the socket when the timeout changes: without an
+        // incomplete command it stays `idle`.
+        if timeout != Some(want) {
+            stream.set_read_timeout(Some(want))?;
+            timeout = Some(want);
+        }
+        let n = match (&mut &*stream).read(session.spare()) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        let flow = session.received(n, store);
+        if !session.out.is_empty() {
+            (&mut &*stream).write_all(&session.out)?;
+            session.out.clear();
+        }
+        if flow == Flow::Close {
+            return Ok(());
+        }
+    }
+}
