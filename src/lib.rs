@@ -167,6 +167,7 @@
 // Layers, lowest first; a module only uses the ones above it in this list.
 mod blocking;
 mod context;
+mod diag;
 pub mod fiber;
 pub mod fs;
 mod future;
@@ -174,7 +175,6 @@ pub mod io;
 pub mod net;
 mod park;
 mod reactor;
-mod report;
 pub mod runtime;
 mod scheduler;
 pub mod signal;
