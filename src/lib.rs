@@ -99,7 +99,9 @@
 //! - **Cancellation** ([`JoinHandle::cancel`], runtime shutdown, an expired
 //!   [`time::timeout`]) unwinds a fiber at its current or next blocking call,
 //!   running its destructors. A fiber that never blocks cannot be cancelled,
-//!   and keeps shutdown waiting.
+//!   and keeps shutdown waiting. Like a panic, a cancellation poisons the
+//!   locks whose guards it unwinds through (std's rule for an interrupted
+//!   critical section; [`JoinHandle::cancel`] says why).
 //! - **Don't wait in `Drop` for a sibling fiber.** A fiber that unwinds (a
 //!   panic or a cancellation) cannot switch stacks — std's panic state is
 //!   per thread — so a destructor of it that waits blocks its whole worker.
