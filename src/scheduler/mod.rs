@@ -203,8 +203,8 @@ impl Shared {
     /// Counts a new fiber in, unless the runtime is closed. One `fetch_add`
     /// on the spawn path, as before the gate existed: a refused spawn takes
     /// its transient count back (`CLOSED` is set only at zero and never
-    /// cleared, so that count can never keep the gate from closing, and a
-    /// worker that sees it merely looks once more).
+    /// cleared, so that count can never keep the gate from closing, and
+    /// workers decide to exit on the bit itself, not on the count).
     fn admit(&self) -> bool {
         let before = self.alive.fetch_add(1, Ordering::AcqRel);
         if before & CLOSED != 0 {
