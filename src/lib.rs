@@ -112,6 +112,9 @@
 //!   [`fiber::scope`] are cancelled too (and waited for), a [`block_on`]
 //!   future is dropped; an [`unblock`] closure cannot be interrupted and
 //!   runs to its end on the pool, which drops its result.
+//!   Like a panic, a cancellation poisons the
+//!   locks whose guards it unwinds through (std's rule for an interrupted
+//!   critical section; [`JoinHandle::cancel`] says why).
 //! - **Don't wait in `Drop` for a sibling fiber.** A fiber that unwinds (a
 //!   panic or a cancellation) cannot switch stacks — std's panic state is
 //!   per thread — so a destructor of it that waits blocks its whole worker.
@@ -183,6 +186,7 @@
 // Layers, lowest first; a module only uses the ones above it in this list.
 mod blocking;
 mod context;
+mod diag;
 pub mod fiber;
 pub mod fs;
 mod future;
@@ -190,7 +194,6 @@ pub mod io;
 pub mod net;
 mod park;
 mod reactor;
-mod report;
 pub mod runtime;
 mod scheduler;
 pub mod signal;

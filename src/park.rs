@@ -271,7 +271,7 @@ pub(crate) fn cancelled() -> bool {
 /// threshold: say who, for what, and why nothing else can run.
 fn report_stuck(fiber: &Header, reason: &str, waited: Duration) {
     let reason = reason.strip_prefix("parked: ").unwrap_or(reason);
-    crate::report::warn(format_args!(
+    crate::diag::warn(format_args!(
         "threadlet: fiber '{}' (id {}) is unwinding (a panic or a cancellation) and a \
          destructor has waited {} ms for {reason}. An unwinding fiber cannot switch stacks \
          (std's panic state is per thread), so it blocks worker {} in place and no other fiber \

@@ -42,6 +42,11 @@
 //!   synchronous fault signals SIGSEGV, SIGBUS, SIGILL, SIGFPE, the real-time
 //!   signals glibc reserves for itself, numbers out of range) are rejected with
 //!   `ErrorKind::InvalidInput` naming the signal and the reason.
+//! - After `fork`, the child's first `Signals::new` gives it a self-pipe and
+//!   a dispatcher of its own (the parent's dispatcher thread does not exist
+//!   in the child, and the parent's pipe would carry the child's signals to
+//!   the parent); from then on `Signals` created before the fork and kept
+//!   in the child are served too.
 //!
 //! Protocol details (registry, flags, pipe, dispatcher lifetime) are at the
 //! top of `signal/dispatch.rs`.

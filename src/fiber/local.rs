@@ -42,7 +42,7 @@ impl Locals {
             for value in table.into_iter().flatten() {
                 let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
                 if let Err(payload) = dropped {
-                    crate::report::warn(format_args!(
+                    crate::diag::warn(format_args!(
                         "threadlet: a fiber-local value's destructor panicked on {} ({}); the \
                          fiber's other fiber-local values are still dropped",
                         who(),
@@ -59,7 +59,7 @@ impl Locals {
         let count = left.iter().flatten().count();
         if count > 0 {
             std::mem::forget(left);
-            crate::report::warn(format_args!(
+            crate::diag::warn(format_args!(
                 "threadlet: fiber-local destructors on {} kept creating new fiber-local values \
                  for {MAX_ROUNDS} rounds; leaking the {count} left rather than dropping them off \
                  their thread. Do not touch fiber-locals from a fiber-local's destructor.",

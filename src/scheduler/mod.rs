@@ -223,26 +223,30 @@ impl Shared {
         self.alive.load(Ordering::Acquire) & !CLOSED
     }
 
-    /// Counts a new fiber in, unless the runtime is closed.
+    /// Counts a new fiber in, unless the runtime is closed. One `fetch_add`
+    /// on the spawn path, as before the gate existed: a refused spawn takes
+    /// its transient count back (`CLOSED` is set only at zero and never
+    /// cleared, so that count can never keep the gate from closing, and
+    /// workers decide to exit on the bit itself, not on the count).
     fn admit(&self) -> bool {
-        let mut n = self.alive.load(Ordering::Acquire);
-        loop {
-            if n & CLOSED != 0 {
-                return false;
-            }
-            match self
-                .alive
-                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return true,
-                Err(actual) => n = actual,
-            }
+        let before = self.alive.fetch_add(1, Ordering::AcqRel);
+        if before & CLOSED != 0 {
+            self.alive.fetch_sub(1, Ordering::AcqRel);
+            return false;
         }
+        true
     }
 
     /// A worker that saw shutdown and found nothing to run: closes the
-    /// runtime if no fiber is alive (or sees it closed). `true`: exit.
+    /// runtime if no fiber is alive, or sees it closed. `true`: exit.
     pub(crate) fn try_close(&self) -> bool {
+        let n = self.alive.load(Ordering::Acquire);
+        if n & CLOSED != 0 {
+            return true;
+        }
+        if n != 0 {
+            return false;
+        }
         match self
             .alive
             .compare_exchange(0, CLOSED, Ordering::AcqRel, Ordering::Acquire)
@@ -254,6 +258,11 @@ impl Shared {
             }
             Err(n) => n & CLOSED != 0,
         }
+    }
+
+    /// Has a worker closed the runtime (see `CLOSED`)?
+    pub(crate) fn is_closed(&self) -> bool {
+        self.alive.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// This thread's worker, if it is a worker of *this* runtime.

@@ -248,7 +248,8 @@ impl Local {
             || !self.fresh.is_empty()
             || !shared.injector.is_empty()
             || shared.workers.iter().any(|w| !w.stealer.is_empty())
-            || (shared.is_shutting_down() && (!self.shutdown_seen.get() || shared.alive() == 0))
+            || (shared.is_shutting_down()
+                && (!self.shutdown_seen.get() || shared.alive() == 0 || shared.is_closed()))
     }
 
     /// Step 6: sleep in this worker's poller until there may be work.
@@ -437,7 +438,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
             local.run_fiber(fiber);
             continue;
         }
-        if local.shutdown_seen.get() && local.shared.alive() == 0 && local.shared.try_close() {
+        if local.shutdown_seen.get() && local.shared.try_close() {
             break;
         }
         if let Some(fiber) = local.search() {
