@@ -24,6 +24,18 @@ fn rss_kib() -> usize {
         .expect("VmRSS")
 }
 
+/// Number of memory mappings of this process, and its virtual size in MiB.
+fn maps() -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count());
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let vm_kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    format!("{maps} ({} MiB virtual)", vm_kib / 1024)
+}
+
 /// The echo loop of one connection, as in `examples/echo_server.rs`.
 fn serve(mut stream: TcpStream) {
     let mut buf = [0u8; 16 * 1024];
@@ -80,6 +92,7 @@ fn main() {
         }
     });
     let base = rss_kib();
+    let base_maps = maps();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["client", &addr.to_string(), &n.to_string()])
         .stdin(Stdio::piped())
@@ -90,6 +103,7 @@ fn main() {
     let started = Instant::now();
     assert_eq!(lines.next().unwrap().unwrap(), "connected");
     let peak = rss_kib();
+    let peak_maps = maps();
     println!(
         "{n} connections open after {:?}: live fibers {}",
         started.elapsed(),
@@ -98,7 +112,10 @@ fn main() {
     drop(child.stdin.take()); // the clients close everything
     child.wait().unwrap();
     let closed = Instant::now();
-    println!("RSS KiB: base {base}, peak {peak} (+{})", peak - base);
+    println!(
+        "RSS KiB: base {base}, peak {peak} (+{}); mappings: base {base_maps}, peak {peak_maps}",
+        peak - base
+    );
     for at in [0, 500, 1000, 2000, 3000, 5000, 10000] {
         let at = Duration::from_millis(at);
         if let Some(wait) = at.checked_sub(closed.elapsed()) {
@@ -106,11 +123,12 @@ fn main() {
         }
         let rss = rss_kib();
         println!(
-            "  {:>5} ms after close: {rss} (+{}, {:.1}% of the growth), live fibers {}",
+            "  {:>5} ms after close: {rss} (+{}, {:.1}% of the growth), live fibers {}, mappings {}",
             at.as_millis(),
             rss.saturating_sub(base),
             100.0 * rss.saturating_sub(base) as f64 / (peak - base).max(1) as f64,
-            rt.stats().fibers_alive
+            rt.stats().fibers_alive,
+            maps()
         );
     }
 }

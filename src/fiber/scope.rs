@@ -29,8 +29,10 @@ struct ScopeData {
     /// Set each time `running` drops to zero.
     all_done: Completion<()>,
     /// The scoped fibers that may still run (finished ones are pruned as
-    /// more are spawned), to cancel them when the scope's fiber is cancelled.
-    children: Mutex<Vec<FiberRef>>,
+    /// more are spawned), to cancel them when the scope's fiber is cancelled;
+    /// `None` once it was: fibers spawned after that (by scoped fibers) are
+    /// cancelled at once.
+    children: Mutex<Option<Vec<FiberRef>>>,
 }
 
 impl ScopeData {
@@ -42,10 +44,18 @@ impl ScopeData {
 
     fn add_child(&self, fiber: &FiberRef) {
         let mut children = lock(&self.children);
-        if children.len() == children.capacity() {
-            children.retain(|f| !f.is_finished());
+        match children.as_mut() {
+            Some(list) => {
+                if list.len() == list.capacity() {
+                    list.retain(|f| !f.is_finished());
+                }
+                list.push(fiber.clone());
+            }
+            None => {
+                drop(children);
+                fiber.request_cancel();
+            }
         }
-        children.push(fiber.clone());
     }
 
     /// Waits until every scoped fiber has finished. Returns `true` if the
@@ -60,7 +70,7 @@ impl ScopeData {
                 let _ = self.all_done.wait_uncancellable(None, &"fiber scope");
             } else if self.all_done.wait(&"fiber scope").is_err() {
                 cancelled = true;
-                let children = std::mem::take(&mut *lock(&self.children));
+                let children = lock(&self.children).take().unwrap_or_default();
                 for child in children {
                     child.request_cancel();
                 }
@@ -114,7 +124,7 @@ where
             running: AtomicUsize::new(0),
             unjoined_panic: AtomicBool::new(false),
             all_done: Completion::new(),
-            children: Mutex::new(Vec::new()),
+            children: Mutex::new(Some(Vec::new())),
         }),
         exec: current_executor("fiber::scope"),
         scope: PhantomData,
