@@ -119,8 +119,16 @@ start() { # kind peer
     log "$2 $1 did not print 'listening on ADDR'"
     return 1
 }
+# SIGTERM (the threadlet examples stop gracefully: at most 10 s), then
+# SIGKILL if the server is still there after 20 s.
 stop() {
+    local i
     kill "$SERVER_PID" 2>/dev/null || true
+    for i in $(seq 400); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        log "  server $SERVER_PID still running 20 s after SIGTERM: SIGKILL"
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+    fi
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
 }
