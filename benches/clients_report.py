@@ -189,7 +189,7 @@ def summarize(args):
     for w, t, peer, bound, need_clean in TARGETS:
         r = ratio(w, t, peer)
         desc = "%s%s: threadlet ≥ %.1f× %s" % (LABELS[w], " (geomean)" if t == GEOMEAN else "", bound, peer)
-        shown = "%.2f×" % r if r is not None else "—"
+        shown = "%.3f×" % r if r is not None else "—"
         ok = r is not None and r >= bound
         if need_clean:
             errs = total_errors(w, "threadlet")
