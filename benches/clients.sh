@@ -119,8 +119,16 @@ start() { # kind peer
     log "$2 $1 did not print 'listening on ADDR'"
     return 1
 }
+# SIGTERM (the threadlet examples stop gracefully: at most 10 s), then
+# SIGKILL if the server is still there after 20 s.
 stop() {
+    local i
     kill "$SERVER_PID" 2>/dev/null || true
+    for i in $(seq 400); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        log "  server $SERVER_PID still running 20 s after SIGTERM: SIGKILL"
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+    fi
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
 }
@@ -170,23 +178,29 @@ for p in "${PEERS[@]}"; do
 done
 
 # --- load --------------------------------------------------------------------
+# CPU time (user + system, clock ticks) the server has used so far: with the
+# clients on the same two cores, CPU per request is the steadier figure.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0; }
 # One redis-benchmark run; one JSON line per test it ran.
 redis_run() { # peer pipeline rep
-    local wout="$RAW/redis-$1-P$2-$3.txt"
+    local wout="$RAW/redis-$1-P$2-$3.txt" c0
+    c0=$(cpu_ticks)
     timeout 300 redis-benchmark -h "$HOST" -p "$PORT" -t ping,set,get,incr -n "$REQUESTS" -c 100 -P "$2" -q \
         > "$wout" 2>&1 || true
-    python3 benches/clients_report.py redis "$1" "redis-P$2" "$3" < "$wout" >> "$OUT" \
+    python3 benches/clients_report.py redis "$1" "redis-P$2" "$3" "$(( $(cpu_ticks) - c0 ))" "$REQUESTS" \
+        < "$wout" >> "$OUT" \
         || echo "{\"peer\":\"$1\",\"workload\":\"redis-P$2\",\"rep\":$3,\"error\":\"no result\"}" >> "$OUT"
     log "  $1 redis -P $2: $(tr '\r' '\n' < "$wout" | grep -o '^[A-Z_]*: [0-9.]* requests per second' | sed 's/ requests per second//' | tr '\n' ' ')"
 }
 wrk_run() { # peer conns rep
-    local wout="$RAW/wrk-$1-c$2-$3.txt"
+    local wout="$RAW/wrk-$1-c$2-$3.txt" c0
     # 10,000 connections take a few seconds to open: measure twice as long.
     local secs=$WRK_SECS
     [ "$2" -gt 1000 ] && secs=$((WRK_SECS * 2))
+    c0=$(cpu_ticks)
     timeout $((secs + 60)) wrk -t2 -c"$2" -d"${secs}s" --timeout 10s --latency "http://$ADDR/" \
         > "$wout" 2>&1 || true
-    python3 benches/clients_report.py wrk "$1" "http-c$2" "$3" < "$wout" >> "$OUT" \
+    python3 benches/clients_report.py wrk "$1" "http-c$2" "$3" "$(( $(cpu_ticks) - c0 ))" < "$wout" >> "$OUT" \
         || echo "{\"peer\":\"$1\",\"workload\":\"http-c$2\",\"rep\":$3,\"error\":\"no result\"}" >> "$OUT"
     log "  $1 wrk -c$2: $(grep -E 'Requests/sec|errors' "$wout" | tr -s ' ' | tr '\n' ' ')"
 }

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Table and chart for benches/clients.sh (real clients against real servers).
 
-  clients_report.py redis PEER WORKLOAD REP < redis-benchmark -q output  -> JSON lines
-  clients_report.py wrk PEER WORKLOAD REP < wrk --latency output          -> one JSON line
+  clients_report.py redis PEER WORKLOAD REP CPU_TICKS N < redis-benchmark -q output  -> JSON lines
+  clients_report.py wrk PEER WORKLOAD REP CPU_TICKS < wrk --latency output             -> JSON lines
+
+CPU_TICKS is the server's user+system CPU time over the run (clock ticks of
+/proc/PID/stat), N the requests per redis-benchmark test; they give one
+more line per run, test "cpu", in µs of server CPU per request.
   clients_report.py summarize RESULTS.jsonl --machine M.txt --md OUT.md [--png OUT.png]
 
 A result line is {"peer", "workload", "test", "value" (req/s), "rep", ...}
@@ -15,6 +19,7 @@ target, in the style of report.py's chart.
 
 import json
 import math
+import os
 import re
 import statistics
 import sys
@@ -41,7 +46,14 @@ LABELS = {
 }
 
 
-def redis_to_json(peer, workload, rep):
+def cpu_line(peer, workload, rep, ticks, requests):
+    if requests > 0 and int(ticks) > 0:
+        us = int(ticks) / os.sysconf("SC_CLK_TCK") * 1e6 / requests
+        print(json.dumps({"peer": peer, "workload": workload, "test": "cpu", "value": us,
+                          "unit": "µs/req", "rep": int(rep)}))
+
+
+def redis_to_json(peer, workload, rep, ticks, per_test):
     text = sys.stdin.read().replace("\r", "\n")
     found = 0
     for m in re.finditer(r"^\s*([A-Z_]+): ([\d.]+) requests per second(?:, p50=([\d.]+) msec)?", text, re.M):
@@ -54,9 +66,10 @@ def redis_to_json(peer, workload, rep):
     if not found:
         sys.stderr.write("clients_report.py: no 'requests per second' in the redis-benchmark output\n")
         sys.exit(1)
+    cpu_line(peer, workload, rep, ticks, found * int(per_test))
 
 
-def wrk_to_json(peer, workload, rep):
+def wrk_to_json(peer, workload, rep, ticks):
     text = sys.stdin.read()
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
     if not rps:
@@ -77,6 +90,8 @@ def wrk_to_json(peer, workload, rep):
     print(json.dumps({"peer": peer, "workload": workload, "test": "GET /", "value": float(rps.group(1)),
                       "unit": "req/s", "p50_us": lat(50), "p99_us": lat(99), "errors": errors,
                       "rep": int(rep)}))
+    done = re.search(r"(\d+) requests in", text)
+    cpu_line(peer, workload, rep, ticks, int(done.group(1)) if done else 0)
 
 
 def load(path):
@@ -174,7 +189,7 @@ def summarize(args):
     for w, t, peer, bound, need_clean in TARGETS:
         r = ratio(w, t, peer)
         desc = "%s%s: threadlet ≥ %.1f× %s" % (LABELS[w], " (geomean)" if t == GEOMEAN else "", bound, peer)
-        shown = "%.2f×" % r if r is not None else "—"
+        shown = "%.3f×" % r if r is not None else "—"
         ok = r is not None and r >= bound
         if need_clean:
             errs = total_errors(w, "threadlet")
@@ -183,6 +198,19 @@ def summarize(args):
             ok = ok and errs == 0
         out.append("| %s | %s | **%s** |" % (desc, shown, "n/a" if r is None else ("PASS" if ok else "MISS")))
         checks.append((w, t, peer, r, bound))
+
+    cpu = [w for w in LABELS if any((w, "cpu", p) in runs for p in PEERS)]
+    if cpu:
+        out.append("\n## Server CPU per request (µs, user + system; lower is better)\n")
+        out.append("Over each whole run (redis-benchmark's setup included), from /proc/PID/stat; "
+                   "steadier than requests/s when the clients share the cores.\n")
+        out.append("| client | threadlet | tokio | std | ×tokio | ×std |")
+        out.append("|---|---:|---:|---:|---:|---:|")
+        for w in cpu:
+            vals = [value.get((w, "cpu", p)) for p in PEERS]
+            rats = ["%.2f" % (vals[0] / v) if vals[0] and v else "—" for v in vals[1:]]
+            out.append("| %s | %s | %s |" % (LABELS[w], " | ".join(
+                "%.1f" % v if v is not None else "—" for v in vals), " | ".join(rats)))
 
     notes = sorted({"%s / %s: %s" % (LABELS.get(w, w), p, e[0]) for (w, p), e in errors.items()})
     if notes:
@@ -246,9 +274,9 @@ def chart(path, rows, ratio, checks):
 
 def main():
     a = sys.argv[1:]
-    if len(a) == 4 and a[0] == "redis":
+    if len(a) == 6 and a[0] == "redis":
         redis_to_json(*a[1:])
-    elif len(a) == 4 and a[0] == "wrk":
+    elif len(a) == 5 and a[0] == "wrk":
         wrk_to_json(*a[1:])
     elif len(a) >= 2 and a[0] == "summarize":
         summarize(a[1:])

@@ -44,8 +44,10 @@ use tungstenite::{Message, WebSocket};
 /// Messages (and raw writes) queued for one client before it counts as too
 /// slow and is dropped.
 const OUTBOX: usize = 4096;
-/// Largest message a client may send.
-const MAX_MESSAGE: usize = 64 * 1024;
+/// Largest message a client may send. With [`OUTBOX`] this bounds what a
+/// slow client can make the server hold: queued messages are shared by all
+/// their recipients, so at most `OUTBOX` distinct ones, 64 MiB.
+const MAX_MESSAGE: usize = 16 * 1024;
 
 enum Out {
     /// Bytes tungstenite wrote on the reader's side (handshake, pong, close).

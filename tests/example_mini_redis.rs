@@ -390,6 +390,40 @@ fn bad_input_is_rejected_and_the_server_survives() {
 }
 
 #[test]
+fn large_replies_are_streamed_not_buffered() {
+    let server = Server::start("mini_redis", &[]);
+    let mut c = Client::connect(&server);
+    let value = "v".repeat(128 * 1024);
+    assert_eq!(c.cmd(&["SET", "big", &value]), ok());
+    let peak_before = server.peak_rss_kib();
+    // 44 KiB of requests asking for 256 MiB of replies: the server writes
+    // them as it goes instead of buffering them all.
+    let get = encode(&["GET", "big"]);
+    c.send_raw(&get.repeat(2048));
+    for i in 0..2048 {
+        match c.read() {
+            Bulk(Some(v)) => assert_eq!(v.len(), value.len(), "reply {i}"),
+            other => panic!("reply {i}: {other:?}"),
+        }
+    }
+    let grown = server.peak_rss_kib() - peak_before;
+    assert!(
+        grown < 64 * 1024,
+        "peak RSS grew by {grown} KiB for 256 MiB of pipelined replies"
+    );
+    // One command's reply is capped: 32 x 1 MiB through MGET is refused.
+    assert_eq!(c.cmd(&["SET", "mib", &"m".repeat(1024 * 1024)]), ok());
+    let mut mget = vec!["MGET"];
+    mget.extend(std::iter::repeat_n("mib", 32));
+    assert!(is_error(&c.cmd(&mget), "ERR reply too large"));
+    assert_eq!(
+        c.cmd(&["MGET", "mib", "big"]),
+        Array(vec![bulk(&"m".repeat(1024 * 1024)), bulk(&value)])
+    );
+    server.stop();
+}
+
+#[test]
 fn slow_and_idle_clients_are_cut_off() {
     let server = Server::start(
         "mini_redis",

@@ -71,7 +71,11 @@ fn every_message_reaches_every_client() {
         "stdout: {out}"
     );
 
-    // b stayed connected through all of it and saw the client mode's traffic.
+    // b stayed connected through all of it and saw the client mode's
+    // traffic, each sender's in order: the first one it sees is some
+    // sender's message 0.
     let text = b.read().unwrap().into_text().unwrap();
-    assert!(!text.is_empty());
+    let (sender, index) = text.split_once(':').expect("a 'sender:index' message");
+    assert!(sender.parse::<usize>().is_ok_and(|s| s < 8), "{text}");
+    assert_eq!(index, "0", "{text}");
 }

@@ -15,7 +15,12 @@
 //! - arguments per command: [`MAX_ARGS`];
 //! - one bulk argument: [`MAX_BULK`] bytes;
 //! - one whole command, as buffered: [`MAX_REQUEST`] bytes (checked by the
-//!   session, which owns the buffer).
+//!   session, which owns the buffer);
+//! - the reply to one command: [`MAX_REPLY`] bytes (`MGET` of many large
+//!   values gets an error instead), and the replies buffered before they
+//!   are written: about [`OUT_BATCH`] bytes (the session stops running
+//!   pipelined commands until those are written), so a small pipeline of
+//!   `GET`s of a large value cannot make the server buffer gigabytes.
 
 use std::fmt;
 use std::ops::Range;
@@ -28,6 +33,10 @@ pub const MAX_ARGS: usize = 1024 * 1024;
 pub const MAX_BULK: usize = 4 * 1024 * 1024;
 /// Largest whole command.
 pub const MAX_REQUEST: usize = 8 * 1024 * 1024;
+/// Largest reply to one command.
+pub const MAX_REPLY: usize = 16 * 1024 * 1024;
+/// Replies buffered before the session has them written.
+pub const OUT_BATCH: usize = 1024 * 1024;
 
 /// Input that is not RESP; the connection answers `-ERR Protocol error: …`
 /// and closes, as Redis does.

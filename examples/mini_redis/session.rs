@@ -15,7 +15,7 @@
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use super::resp::{self, MAX_REQUEST};
+use super::resp::{self, MAX_REQUEST, OUT_BATCH};
 use super::store::{Flow, Store};
 
 /// How long a connection may stay silent, and how long one command may take
@@ -47,6 +47,9 @@ pub struct Session {
     args: Vec<std::ops::Range<usize>>,
     /// Replies not yet written.
     pub out: Vec<u8>,
+    /// Complete commands wait in the buffer because `out` reached
+    /// [`OUT_BATCH`]: write `out`, then call `received(0, …)` before reading.
+    pub more: bool,
     partial_since: Option<Instant>,
 }
 
@@ -65,6 +68,7 @@ impl Session {
             end: 0,
             args: Vec::new(),
             out: Vec::with_capacity(FIRST_BUF),
+            more: false,
             partial_since: None,
         }
     }
@@ -87,11 +91,17 @@ impl Session {
     }
 
     /// Runs the commands completed by `n` more bytes in [`Session::spare`],
-    /// appending their replies to `out`. `Flow::Close` after a protocol
-    /// error (its `-ERR` reply is in `out`) or `QUIT`.
+    /// appending their replies to `out` (up to about [`OUT_BATCH`] bytes:
+    /// see [`Session::more`]). `Flow::Close` after a protocol error (its
+    /// `-ERR` reply is in `out`) or `QUIT`.
     pub fn received(&mut self, n: usize, store: &Store) -> Flow {
         self.end += n;
+        self.more = false;
         loop {
+            if self.out.len() >= OUT_BATCH {
+                self.more = true;
+                return Flow::Continue;
+            }
             let pending = &self.buf[self.start..self.end];
             match resp::parse_command(pending, &mut self.args) {
                 Ok(Some(len)) => {
@@ -177,13 +187,19 @@ where
             }
             Err(e) => return Err(e),
         };
-        let flow = session.received(n, store);
-        if !session.out.is_empty() {
-            (&mut &*stream).write_all(&session.out)?;
-            session.out.clear();
-        }
-        if flow == Flow::Close {
-            return Ok(());
+        let mut flow = session.received(n, store);
+        loop {
+            if !session.out.is_empty() {
+                (&mut &*stream).write_all(&session.out)?;
+                session.out.clear();
+            }
+            if flow == Flow::Close {
+                return Ok(());
+            }
+            if !session.more {
+                break;
+            }
+            flow = session.received(0, store);
         }
     }
 }

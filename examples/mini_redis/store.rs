@@ -260,12 +260,17 @@ impl Store {
             resp::integer(out, v);
         } else if is("mget") {
             arity!(n >= 2, "mget");
+            let before = out.len();
             resp::array(out, n - 1);
             for i in 1..n {
                 let mut shard = lock(self.shard(arg(i)));
                 match shard.get_live(arg(i)) {
                     Some(e) => resp::bulk(out, &e.value),
                     None => resp::null(out),
+                }
+                if out.len() - before > resp::MAX_REPLY {
+                    out.truncate(before);
+                    return error(out, "ERR reply too large: MGET fewer keys at a time");
                 }
             }
         } else if is("mset") {

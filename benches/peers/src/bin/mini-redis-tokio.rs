@@ -38,15 +38,21 @@ async fn connection(mut s: TcpStream, store: Arc<Store>, limits: Limits) {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
             Ok(Ok(n)) => n,
         };
-        let flow = session.received(n, &store);
-        if !session.out.is_empty() {
-            if s.write_all(&session.out).await.is_err() {
+        let mut flow = session.received(n, &store);
+        loop {
+            if !session.out.is_empty() {
+                if s.write_all(&session.out).await.is_err() {
+                    return;
+                }
+                session.out.clear();
+            }
+            if flow == Flow::Close {
                 return;
             }
-            session.out.clear();
-        }
-        if flow == Flow::Close {
-            return;
+            if !session.more {
+                break;
+            }
+            flow = session.received(0, &store);
         }
     }
 }
