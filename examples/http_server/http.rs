@@ -346,11 +346,10 @@ fn error_response(status: u16, out: &mut Vec<u8>) {
     response(out, line, "text/plain; charset=utf-8", body, &req, "");
 }
 
-/// A stream whose reads can time out (threadlet's and std's `TcpStream`).
-pub trait Socket {
-    /// As `TcpStream::set_read_timeout`.
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
-}
+#[path = "../support/socket.rs"]
+mod socket;
+use socket::linger;
+pub use socket::Socket;
 
 /// Serves one connection until the client closes it, sends a bad request,
 /// times out, or the read side is shut down (a graceful stop); responses to
@@ -369,7 +368,7 @@ where
             conn.out.clear();
         }
         match step {
-            Step::Close => return Ok(()),
+            Step::Close => return linger::<S>(stream),
             Step::Sleep(d) => sleep(d),
             Step::Read => {
                 let Some(want) = conn.read_timeout(&limits) else {

@@ -33,6 +33,10 @@ impl Socket for threadlet::net::TcpStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
         threadlet::net::TcpStream::set_read_timeout(self, timeout)
     }
+
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        threadlet::net::TcpStream::shutdown(self, std::net::Shutdown::Write)
+    }
 }
 
 fn main() {

@@ -147,44 +147,10 @@ impl Session {
     }
 }
 
-/// A stream whose reads can time out (threadlet's and std's `TcpStream`).
-pub trait Socket {
-    /// As `TcpStream::set_read_timeout`.
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
-    /// As `TcpStream::shutdown(Shutdown::Write)`.
-    fn shutdown_write(&self) -> io::Result<()>;
-}
-
-/// How long, and how much, a closing connection is drained (see [`linger`]).
-const LINGER_TIME: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 64 << 20;
-
-/// Closes a connection the server gave up on (bad input, QUIT) without
-/// destroying its last reply: closing a socket with unread input makes the
-/// kernel send a reset, which can reach the client before it has read the
-/// `-ERR` reply (and fails a client still writing the rest of an oversized
-/// request). So: send FIN, then read and discard what the client still sends,
-/// until it closes, for at most `LINGER_TIME` and `LINGER_BYTES`.
-fn linger<S>(stream: &S) -> io::Result<()>
-where
-    S: Socket,
-    for<'a> &'a S: Read,
-{
-    stream.shutdown_write()?;
-    stream.set_read_timeout(Some(LINGER_TIME))?;
-    let deadline = Instant::now() + LINGER_TIME;
-    let mut sink = [0u8; 16 * 1024];
-    let mut drained = 0;
-    while drained < LINGER_BYTES && Instant::now() < deadline {
-        match (&mut &*stream).read(&mut sink) {
-            Ok(0) => break,
-            Ok(n) => drained += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    Ok(())
-}
+#[path = "../support/socket.rs"]
+mod socket;
+use socket::linger;
+pub use socket::Socket;
 
 /// Serves one connection until the client closes it, sends bad input,
 /// times out, or the read side is shut down (a graceful stop): in every case

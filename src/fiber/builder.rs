@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::{
-    local, BodyCell, Executor, Fiber, FiberId, Header, JoinHandle, Run, RunTask, Task,
-    NO_HOME,
+    local, BodyCell, Executor, Fiber, FiberId, Header, JoinHandle, Run, RunTask, Task, NO_HOME,
 };
 use crate::context;
 use crate::park::{state::ParkState, Completion};

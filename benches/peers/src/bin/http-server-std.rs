@@ -19,6 +19,10 @@ impl Socket for TcpStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
     }
+
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        TcpStream::shutdown(self, std::net::Shutdown::Write)
+    }
 }
 
 /// The accept loop.
