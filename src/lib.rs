@@ -161,6 +161,7 @@ mod scheduler;
 pub mod signal;
 mod stack;
 pub mod sync;
+pub mod thread;
 pub mod time;
 // The syscall hooks (feature `hook`, glibc Linux): the highest layer.
 #[cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]

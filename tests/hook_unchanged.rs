@@ -256,7 +256,12 @@ fn cancelled_fiber_gets_ecanceled_from_a_parked_read() {
             let r = (&c).read(&mut [0; 4]).map_err(|e| e.raw_os_error());
             *seen2.lock().unwrap() = Some(r);
         });
-        threadlet::yield_now();
+        while !threadlet::runtime::dump()
+            .iter()
+            .any(|f| f.state.contains("socket read"))
+        {
+            threadlet::yield_now();
+        }
         reader.cancel();
         let _ = reader.join(); // Err(Cancelled), as for any cancelled fiber
         let r = seen.lock().unwrap().take();
