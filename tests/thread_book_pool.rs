@@ -28,6 +28,7 @@ use threadlet::net::{TcpListener, TcpStream};
 use threadlet::sync::{mpsc, Arc, Mutex};
 use threadlet::thread;
 
+/// A fixed set of workers that run the jobs sent to the pool.
 pub struct ThreadPool {
     workers: Vec<Worker>,
     sender: Option<mpsc::Sender<Job>>,
@@ -36,6 +37,7 @@ pub struct ThreadPool {
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 impl ThreadPool {
+    /// A pool of `size` workers; panics if `size` is zero.
     pub fn new(size: usize) -> ThreadPool {
         assert!(size > 0);
 
@@ -55,6 +57,7 @@ impl ThreadPool {
         }
     }
 
+    /// Hands `f` to the next free worker.
     pub fn execute<F>(&self, f: F)
     where
         F: FnOnce() + Send + 'static,

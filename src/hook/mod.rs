@@ -17,8 +17,9 @@
 //! nonblocking, first deregisters it (a lock, once).
 //!
 //! # The per-fd table (`fd.rs`)
-//! A lock-free two-level array indexed by fd number (chunks of 4096 slots,
-//! allocated the first time a fiber meets a socket in that range). One slot:
+//! A lock-free two-level array indexed by fd number: chunks of 4096 slots,
+//! the first one static, the others allocated the first time a fiber meets
+//! an fd in their range. One slot:
 //! ```text
 //! word:  kind (2 bits: UNKNOWN, OTHER = not a socket, STREAM, DGRAM)
 //!        | REGISTERED | TOGGLE (lock bit) | toggle epoch (counts 0, 1, 2...)
