@@ -201,7 +201,7 @@ pub fn blocking_threads() -> usize {
 /// Does [`unblock`] run its closure in place on this thread (a plain thread,
 /// or a fiber that is unwinding)? Callers use it to skip copies.
 pub(crate) fn runs_inline() -> bool {
-    context::current_fiber_ptr().is_null() || thread::panicking()
+    context::current_fiber_ptr().is_null() || crate::park::unwinding()
 }
 
 /// Runs `f` on the blocking pool and parks the calling fiber until it

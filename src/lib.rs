@@ -7,6 +7,12 @@
 //! fibers by work stealing. No `async`, no colored functions; a fiber costs a
 //! few KiB of memory, so a million of them fit in a few GiB.
 //!
+//! **Your code, unchanged.** With the default `hook` feature, threadlet also
+//! intercepts the libc calls that `std::net`, `std::thread::sleep`,
+//! `ToSocketAddrs` and the crates built on them make (HTTP clients, database
+//! and cache drivers, TLS and WebSocket libraries), so code written for
+//! threads parks the fiber too — see [What parks](#what-parks-and-what-does-not).
+//!
 //! # A tour
 //!
 //! ```
@@ -43,7 +49,8 @@
 //!   configures workers, stack size and guard pages; [`Runtime::block_on`],
 //!   [`Runtime::spawn`] and [`runtime::Handle`] get work in from outside;
 //!   [`runtime::stats`] and [`runtime::dump`] show what the fibers are doing.
-//! - **Fibers** ([`fiber`]): [`spawn`] mirrors `std::thread::spawn`;
+//! - **Fibers** ([`fiber`], and [`thread`] under std's names): [`spawn`]
+//!   mirrors `std::thread::spawn`;
 //!   [`fiber::Builder`] names fibers and sizes their stacks; [`JoinHandle`]
 //!   joins (a panic comes back as `Err`, as with threads) and cancels;
 //!   [`fiber::scope`] lets fibers borrow; [`fiber::spawn_local`] pins `!Send`
@@ -70,13 +77,15 @@
 //!
 //! # Migrating thread-per-connection code
 //!
-//! Change the `use` lines, and `thread::spawn` into `threadlet::spawn`:
+//! Change the `use` lines:
 //!
 //! ```text
 //! -use std::net::{TcpListener, TcpStream};
-//! -use std::thread::spawn;
+//! -use std::sync::{mpsc, Arc, Mutex};
+//! -use std::thread;
 //! +use threadlet::net::{TcpListener, TcpStream};
-//! +use threadlet::spawn;
+//! +use threadlet::sync::{mpsc, Arc, Mutex};
+//! +use threadlet::thread;
 //! ```
 //!
 //! and run `main`'s body inside [`run`] — [`migration`] walks through a
@@ -85,10 +94,47 @@
 //! unchanged on fiber sockets. `std::sync::Mutex` still works but blocks the
 //! whole worker while contended; [`sync::Mutex`] parks only the fiber.
 //!
+//! # What parks and what does not
+//!
+//! On a fiber, these park the fiber (its worker runs other fibers meanwhile);
+//! on a plain thread they block the thread, as always:
+//! - threadlet's own types: [`net`], [`io::wait_readable`], [`io::Async`],
+//!   [`sync`], [`time`], [`thread`]/[`fiber`] (`sleep`, `park`, `join`),
+//!   [`unblock`], [`fs`] (through [`unblock`]), [`signal`], [`block_on`];
+//! - with the `hook` feature (default; glibc Linux), the libc calls of
+//!   unchanged code on **sockets the caller sees as blocking**: `read`,
+//!   `write`, `readv`, `writev`, `recv`, `recvfrom`, `recvmsg`, `send`,
+//!   `sendto`, `sendmsg`, `accept`, `accept4`, `connect` — so `std::net` and
+//!   every client library over it (ureq, redis, tungstenite, rustls over a
+//!   std `TcpStream`...); `poll` on up to 64 fds of any kind (std's
+//!   `connect_timeout` uses it); the sleeps `nanosleep`, `clock_nanosleep`,
+//!   `usleep`, `sleep` (so `std::thread::sleep`); and `getaddrinfo` (so
+//!   `ToSocketAddrs` with a host name), which runs on the blocking pool.
+//!   Results are the blocking call's: byte counts, EOF, `ECONNREFUSED`,
+//!   `SO_RCVTIMEO`/`SO_SNDTIMEO` expiring as `EAGAIN` (`WouldBlock`). The
+//!   socket's blocking flag is never changed for good (`fcntl(F_GETFL)` shows
+//!   what you set); a socket you made nonblocking is left alone.
+//!
+//! These still block the worker:
+//! - file, pipe, tty and stdin/stdout/stderr IO through std or libc (their
+//!   flags are shared with other processes) — use [`fs`], [`io::Async`] or
+//!   [`unblock`];
+//! - std's `Mutex`, `Condvar`, `mpsc`, `Barrier` and `thread::park` (futexes,
+//!   not syscalls threadlet can hook) — use [`sync`] and [`thread`];
+//! - `select`, `epoll_wait`, `poll` on more than 64 fds, and anything that
+//!   makes raw syscalls itself (rustix's linux_raw backend, io_uring);
+//! - C libraries' blocking calls that glibc makes internally, and every call
+//!   on musl or other non-glibc targets, or with `default-features = false`.
+//!
+//! A fiber cancelled while parked in a hooked call gets an error from it
+//! (`ECANCELED`; a sleep returns early), because a libc function cannot
+//! unwind; it unwinds at its next threadlet call.
+//!
 //! # Caveats
 //!
-//! - **Blocking syscalls block the worker.** A fiber that calls a blocking
-//!   function threadlet does not wrap (std's file IO, a C library, a long CPU
+//! - **What no hook can park blocks the worker.** A fiber that calls a
+//!   blocking function threadlet neither wraps nor hooks (file IO, a std
+//!   `Mutex` held across a wait, a C library's own event loop, a long CPU
 //!   loop) stalls every other fiber of its worker. Wrap it in [`unblock`];
 //!   break CPU loops with [`yield_now`]. The monitor thread reports a fiber
 //!   that holds its worker for more than 100 ms without parking — its name
@@ -134,9 +180,6 @@
 //!   [`runtime::Builder::stack_size`].
 //! - **Read/write timeouts** return `ErrorKind::TimedOut` (std on Unix says
 //!   `WouldBlock`; code written for std that checks both keeps working).
-//! - **Host names** given to `connect`/`bind` are resolved by std's
-//!   `ToSocketAddrs` on the calling worker (getaddrinfo blocks it briefly);
-//!   resolve ahead of time, or inside [`unblock`], when that matters.
 //! - **valgrind**: on x86_64 fiber stacks are registered with valgrind's
 //!   client requests (a few register instructions per fiber natively), so
 //!   memcheck runs without "client switching stacks?" warnings
@@ -199,6 +242,7 @@ mod scheduler;
 pub mod signal;
 mod stack;
 pub mod sync;
+pub mod thread;
 pub mod time;
 mod valgrind;
 // The syscall hooks (feature `hook`, glibc Linux): the highest layer.

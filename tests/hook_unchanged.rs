@@ -32,6 +32,17 @@ fn one_worker<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'sta
         })
 }
 
+/// Yields until some fiber of this runtime is parked with a state that
+/// contains `what` (on one worker, reaching that state proves it parked).
+fn wait_until_parked(what: &str) {
+    while !threadlet::runtime::dump()
+        .iter()
+        .any(|f| f.state.contains(what))
+    {
+        threadlet::yield_now();
+    }
+}
+
 #[test]
 fn std_accept_connect_read_write_park_the_fiber() {
     let reply = one_worker("std echo on one worker", || {
@@ -44,19 +55,13 @@ fn std_accept_connect_read_write_park_the_fiber() {
             s.write_all(&buf).unwrap();
         });
         let mut c = TcpStream::connect(addr).unwrap();
-        // The server fiber runs only while this fiber is parked in `read`.
+        // On one worker, the server fiber runs only while this one is parked
+        // (in `connect`, `write` or `read`).
+        c.write_all(b"hello").unwrap();
         let mut reply = [0; 5];
-        threadlet::spawn(move || {
-            c.write_all(b"hello").unwrap();
-            c.read_exact(&mut reply).unwrap();
-            reply
-        })
-        .join()
-        .map(|r| {
-            server.join().unwrap();
-            r
-        })
-        .unwrap()
+        c.read_exact(&mut reply).unwrap();
+        server.join().unwrap();
+        reply
     });
     assert_eq!(&reply, b"hello");
 }
@@ -73,6 +78,9 @@ fn std_thread_sleep_parks_the_fiber() {
             std::thread::sleep(Duration::from_secs(3600));
             r.store(true, Ordering::SeqCst);
         });
+        // This fiber shares the one worker: it gets past this line only
+        // while the sleeper is parked in its sleep.
+        wait_until_parked("sleeping");
         let o = other_ran.clone();
         threadlet::spawn(move || o.store(true, Ordering::SeqCst))
             .join()
@@ -102,7 +110,7 @@ fn std_udp_recv_from_parks_the_fiber() {
             let (n, from) = a.recv_from(&mut buf).unwrap();
             (buf[..n].to_vec(), from)
         });
-        threadlet::yield_now();
+        wait_until_parked("socket read");
         b.send_to(b"datagram", a_addr).unwrap();
         let (data, from) = receiver.join().unwrap();
         assert_eq!(from, b.local_addr().unwrap());
@@ -128,7 +136,7 @@ fn libc_poll_on_a_pipe_parks_the_fiber() {
             let n = unsafe { libc::poll(&mut pfd, 1, 60_000) };
             (n, pfd.revents)
         });
-        threadlet::yield_now();
+        wait_until_parked("fd readable");
         // SAFETY: a valid buffer of one byte; then closing our two fds.
         unsafe {
             assert_eq!(libc::write(w, b"x".as_ptr().cast(), 1), 1);
@@ -256,7 +264,7 @@ fn cancelled_fiber_gets_ecanceled_from_a_parked_read() {
             let r = (&c).read(&mut [0; 4]).map_err(|e| e.raw_os_error());
             *seen2.lock().unwrap() = Some(r);
         });
-        threadlet::yield_now();
+        wait_until_parked("socket read");
         reader.cancel();
         let _ = reader.join(); // Err(Cancelled), as for any cancelled fiber
         let r = seen.lock().unwrap().take();

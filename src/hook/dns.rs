@@ -88,9 +88,12 @@ pub unsafe extern "C" fn getaddrinfo(
         return unsafe { real(node, service, hints, res) };
     }
     // SAFETY (the three reads): the caller's contract.
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let node = (!node.is_null()).then(|| CString::from(unsafe { CStr::from_ptr(node) }));
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let service = (!service.is_null()).then(|| CString::from(unsafe { CStr::from_ptr(service) }));
     let hints = (!hints.is_null()).then(|| {
+        // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
         let h = unsafe { &*hints };
         Hints {
             flags: h.ai_flags,

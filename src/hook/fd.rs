@@ -12,7 +12,8 @@ use super::sys;
 use crate::net::wait::Registration;
 
 /// Slots per chunk, and chunks: fds up to 4096 * 1024 (4 Mi) are tracked;
-/// calls on larger fds take the real call.
+/// sockets with larger fd numbers are waited for with `poll(2)`, blocking
+/// the worker.
 const CHUNK: usize = 4096;
 const CHUNKS: usize = 1024;
 
@@ -42,7 +43,7 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    fn new() -> Slot {
+    const fn new() -> Slot {
         Slot {
             word: AtomicU32::new(0),
             reg: Mutex::new(None),
@@ -50,7 +51,11 @@ impl Slot {
     }
 }
 
+/// Chunks 1.. of the table, allocated on first use and never freed.
 static TABLE: [AtomicPtr<Slot>; CHUNKS] = [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS];
+/// Chunk 0 (fds below 4096, the ones almost every program uses) is static:
+/// classifying them never allocates, not even in a signal handler.
+static FIRST: [Slot; CHUNK] = [const { Slot::new() }; CHUNK];
 
 fn split(fd: c_int) -> Option<(usize, usize)> {
     let fd = usize::try_from(fd).ok()?;
@@ -62,6 +67,9 @@ fn split(fd: c_int) -> Option<(usize, usize)> {
 #[inline]
 pub(super) fn slot(fd: c_int) -> Option<&'static Slot> {
     let (chunk, index) = split(fd)?;
+    if chunk == 0 {
+        return Some(&FIRST[index]);
+    }
     let base = TABLE[chunk].load(Ordering::Acquire);
     if base.is_null() {
         return None;
@@ -105,7 +113,6 @@ pub(super) fn kind(fd: c_int) -> Kind {
     let kind = classify(fd);
     let slot = match kind {
         Kind::Unknown => return kind,
-        Kind::Other => slot(fd),
         _ => slot_alloc(fd),
     };
     if let Some(s) = slot {

@@ -224,10 +224,12 @@ fn msg_of(iov: *mut iovec, cnt: usize) -> msghdr {
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: usize) -> ssize_t {
     // SAFETY (all calls below): the caller's contract on `buf`.
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let plain = || unsafe { sys::read(fd, buf, count) };
     if hooked(fd, 0).is_none() {
         return plain();
     }
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let r = wait_call(fd, Direction::Read, || unsafe {
         sys::recvfrom(
             fd,
@@ -249,10 +251,12 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: usize) -> ssiz
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> ssize_t {
     // SAFETY (all calls below): the caller's contract on `buf`; offsets stay
     // below `count`.
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let plain = || unsafe { sys::write(fd, buf, count) };
     let Some(kind) = hooked(fd, 0) else {
         return plain();
     };
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let r = send_all(fd, kind, count, |done| unsafe {
         sys::sendto(
             fd,
@@ -273,11 +277,13 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> s
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     // SAFETY (all calls below): the caller's contract on `iov`.
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let plain = || unsafe { sys::sc3(libc::SYS_readv, fd as usize, iov as usize, iovcnt as usize) };
     if !(0..=MAX_IOV).contains(&iovcnt) || hooked(fd, 0).is_none() {
         return plain();
     }
     let mut msg = msg_of(iov as *mut iovec, iovcnt as usize);
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let r = wait_call(fd, Direction::Read, || unsafe {
         sys::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT)
     });
@@ -293,6 +299,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     // SAFETY (all calls below): the caller's contract on `iov`.
     let plain =
+        // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
         || unsafe { sys::sc3(libc::SYS_writev, fd as usize, iov as usize, iovcnt as usize) };
     if !(0..=MAX_IOV).contains(&iovcnt) {
         return plain();
@@ -306,6 +313,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         let mut rest = if done == 0 {
             Vec::new()
         } else {
+            // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
             unsafe { iov_after(iov, iovcnt, done) }
         };
         let msg = if done == 0 {
@@ -313,6 +321,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         } else {
             msg_of(rest.as_mut_ptr(), rest.len())
         };
+        // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
         unsafe { sys::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
     });
     not_socket(fd, r, plain)
@@ -353,6 +362,7 @@ pub unsafe extern "C" fn recvfrom(
     alen: *mut socklen_t,
 ) -> ssize_t {
     // SAFETY (all calls below): the caller's contract; offsets stay below `len`.
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let plain = || unsafe { sys::recvfrom(fd, buf, len, flags, addr, alen) };
     let Some(kind) = hooked(fd, flags) else {
         return plain();
@@ -361,6 +371,7 @@ pub unsafe extern "C" fn recvfrom(
     let r = if kind == Kind::Stream && flags & libc::MSG_WAITALL != 0 && flags & libc::MSG_PEEK == 0
     {
         let once = nb & !libc::MSG_WAITALL;
+        // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
         recv_all(fd, len, |done| unsafe {
             sys::recvfrom(
                 fd,
@@ -372,6 +383,7 @@ pub unsafe extern "C" fn recvfrom(
             )
         })
     } else {
+        // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
         wait_call(fd, Direction::Read, || unsafe {
             sys::recvfrom(fd, buf, len, nb, addr, alen)
         })
@@ -386,10 +398,12 @@ pub unsafe extern "C" fn recvfrom(
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     // SAFETY (all calls below): the caller's contract on `msg`.
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let plain = || unsafe { sys::recvmsg(fd, msg, flags) };
     if hooked(fd, flags).is_none() {
         return plain();
     }
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let r = wait_call(fd, Direction::Read, || unsafe {
         sys::recvmsg(fd, msg, flags | libc::MSG_DONTWAIT)
     });
@@ -422,11 +436,13 @@ pub unsafe extern "C" fn sendto(
     alen: socklen_t,
 ) -> ssize_t {
     // SAFETY (all calls below): the caller's contract; offsets stay below `len`.
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let plain = || unsafe { sys::sendto(fd, buf, len, flags, addr, alen) };
     let Some(kind) = hooked(fd, flags) else {
         return plain();
     };
     let nb = flags | libc::MSG_DONTWAIT;
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let r = send_all(fd, kind, len, |done| unsafe {
         sys::sendto(
             fd,
@@ -448,6 +464,7 @@ pub unsafe extern "C" fn sendto(
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     // SAFETY (all calls below): the caller's contract on `msg`.
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let plain = || unsafe { sys::sendmsg(fd, msg, flags) };
     if msg.is_null() {
         return plain();
@@ -463,12 +480,15 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     let nb = flags | libc::MSG_DONTWAIT;
     let r = send_all(fd, kind, total, |done| {
         if done == 0 {
+            // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
             return unsafe { sys::sendmsg(fd, msg, nb) };
         }
+        // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
         let mut rest = unsafe { iov_after(m.msg_iov, cnt, done) };
         let mut next = msg_of(rest.as_mut_ptr(), rest.len());
         next.msg_name = m.msg_name;
         next.msg_namelen = m.msg_namelen;
+        // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
         unsafe { sys::sendmsg(fd, &next, nb) }
     });
     not_socket(fd, r, plain)

@@ -8,7 +8,9 @@
 //! # Who takes which path
 //! Every hook first asks "am I on a fiber?" ([`on_fiber`]): a non-null
 //! current-fiber pointer (a const-initialised thread-local `Cell`) and not
-//! `thread::panicking()`. Off a fiber — plain threads, the blocking pool, a
+//! unwinding (`park::unwinding()`: `thread::panicking()`, or the fiber's own
+//! flag while it runs nested on an unwinding sibling, park.rs "Unwinding").
+//! Off a fiber — plain threads, the blocking pool, a
 //! worker between fibers, a signal handler on such a thread, a fiber that is
 //! unwinding — the hook makes exactly the real call (a raw `syscall`, or the
 //! next definition found with `dlsym(RTLD_NEXT)`), errno and all, with no
@@ -17,8 +19,9 @@
 //! nonblocking, first deregisters it (a lock, once).
 //!
 //! # The per-fd table (`fd.rs`)
-//! A lock-free two-level array indexed by fd number (chunks of 4096 slots,
-//! allocated the first time a fiber meets a socket in that range). One slot:
+//! A lock-free two-level array indexed by fd number: chunks of 4096 slots,
+//! the first one static, the others allocated the first time a fiber meets
+//! an fd in their range. One slot:
 //! ```text
 //! word:  kind (2 bits: UNKNOWN, OTHER = not a socket, STREAM, DGRAM)
 //!        | REGISTERED | TOGGLE (lock bit) | toggle epoch (counts 0, 1, 2...)
@@ -105,7 +108,7 @@ use crate::fiber::Cancelled;
 /// Is the caller a fiber that may park? (Module docs: "Who takes which path".)
 #[inline(always)]
 pub(crate) fn on_fiber() -> bool {
-    !context::current_fiber_ptr().is_null() && !std::thread::panicking()
+    !context::current_fiber_ptr().is_null() && !crate::park::unwinding()
 }
 
 /// Has the calling fiber been cancelled?

@@ -79,8 +79,10 @@ pub unsafe extern "C" fn accept4(
     let r = match blocking_socket(fd) {
         None => {
             let before = fd::epoch(fd);
+            // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
             let r = unsafe { real_accept4(fd, addr, len, flags) };
             if r < 0 && errno() == libc::EAGAIN && fd::toggled_during(fd, before) {
+                // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
                 poll_retry(fd, Direction::Read, None, || unsafe {
                     real_accept4(fd, addr, len, flags) as isize
                 }) as c_int
@@ -89,6 +91,7 @@ pub unsafe extern "C" fn accept4(
             }
         }
         Some(fl) => wait_call(fd, Direction::Read, || {
+            // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
             fd::toggled(fd, fl, || unsafe { real_accept4(fd, addr, len, flags) }) as isize
         }) as c_int,
     };
@@ -110,6 +113,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     // SAFETY (all calls below): the caller's contract on `addr`.
     let Some(fl) = blocking_socket(fd) else {
         let before = fd::epoch(fd);
+        // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
         let r = unsafe { real_connect(fd, addr, len) };
         if r < 0
             && matches!(errno(), libc::EAGAIN | libc::EINPROGRESS)
@@ -121,6 +125,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         }
         return r;
     };
+    // SAFETY: the caller's contract on the pointers (see # Safety), forwarded unchanged.
     let r = fd::toggled(fd, fl, || unsafe { real_connect(fd, addr, len) });
     if r == 0 || errno() != libc::EINPROGRESS {
         return r;

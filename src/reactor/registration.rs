@@ -55,7 +55,6 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::{Arc, OnceLock};
-use std::thread;
 use std::time::Instant;
 
 use super::sys;
@@ -83,7 +82,7 @@ pub(crate) fn set_before_park_hook(hook: Option<fn()>) {
 /// Counts one IO call of the current fiber; yields once the budget is spent.
 pub(crate) fn spend_budget() {
     let me = context::current_fiber_ptr() as usize;
-    if me == 0 || thread::panicking() {
+    if me == 0 || crate::park::unwinding() {
         return;
     }
     let exhausted = SPENT.with(|s| {
@@ -108,7 +107,7 @@ fn reset_budget() {
 
 /// May the caller park its fiber (rather than block its thread)?
 pub(crate) fn can_park() -> bool {
-    !context::current_fiber_ptr().is_null() && !thread::panicking()
+    !context::current_fiber_ptr().is_null() && !crate::park::unwinding()
 }
 
 /// A live registration: the poller it was made with (deregistration goes

@@ -60,6 +60,11 @@ pub use once::OnceLock;
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphorePermit};
 pub use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+// std::sync's stable items that need no fiber version (they never wait, or,
+// for `Once`/`LazyLock`, wait only while another thread runs a short
+// initialiser), so `use std::sync::{mpsc, Arc, Mutex}` becomes
+// `use threadlet::sync::{mpsc, Arc, Mutex}`.
+pub use std::sync::{atomic, Arc, LazyLock, Once, OnceState, Weak};
 pub use waitgroup::WaitGroup;
 
 /// Support for the [`select!`](crate::select) macro; not a public API.

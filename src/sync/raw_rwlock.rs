@@ -193,6 +193,19 @@ impl<W: Wake> RawRwLock<W> {
         self.release_slow();
     }
 
+    /// Turns the held write lock into one read lock, atomically: no writer
+    /// can take the lock in between. Leading readers that wait are granted
+    /// too (a waiting writer stays first in line).
+    #[inline]
+    pub(crate) fn downgrade(&self) {
+        // WRITER (1) + 3 = READER (4), QUEUED untouched: one RMW.
+        let prev = self.state.fetch_add(READER - WRITER, Ordering::Release);
+        debug_assert!(prev & WRITER != 0, "downgrade without the write lock");
+        if prev & QUEUED != 0 {
+            self.release_slow();
+        }
+    }
+
     #[cold]
     fn release_slow(&self) {
         let mut q = lock(&self.queue);

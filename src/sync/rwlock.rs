@@ -211,6 +211,37 @@ impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     }
 }
 
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns the write lock into a read lock without releasing it, like
+    /// std's `RwLockWriteGuard::downgrade`: no writer can get in between, and
+    /// readers waiting at the head of the queue get in at once.
+    ///
+    /// ```
+    /// use threadlet::sync::{RwLock, RwLockWriteGuard};
+    ///
+    /// let lock = RwLock::new(1);
+    /// let mut w = lock.write().unwrap();
+    /// *w += 1;
+    /// let r = RwLockWriteGuard::downgrade(w);
+    /// assert_eq!(*r, 2);
+    /// assert!(lock.try_read().is_ok());
+    /// assert!(lock.try_write().is_err());
+    /// ```
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let lock = s.lock;
+        // A panic while writing poisons, as the write guard's drop would.
+        if !s.panicking && crate::park::unwinding() {
+            lock.poison.store(true, Ordering::Relaxed);
+        }
+        std::mem::forget(s);
+        lock.raw.downgrade();
+        RwLockReadGuard {
+            lock,
+            _not_send: PhantomData,
+        }
+    }
+}
+
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
         if !self.panicking && crate::park::unwinding() {
