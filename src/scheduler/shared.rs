@@ -275,8 +275,12 @@ impl Executor for Shared {
                 // spawn-then-join runs it here as soon as the spawner parks,
                 // with no cross-thread wake. Wake a sibling only when there is
                 // more than that (the monitor wakes one if a lone fresh fiber
-                // waits behind a spawner that does not park).
-                if local.fresh.len() > 1 {
+                // waits behind a spawner that does not park). A spawn from
+                // the worker's own stack (net::serve's accept hook, run by its
+                // poller) has no spawner that parks, and the fiber woken by
+                // the next event of the same batch may be a CPU-bound one it
+                // would wait behind: offer it to a sibling at once.
+                if local.fresh.len() > 1 || crate::context::current_fiber_ptr().is_null() {
                     self.notify_any();
                 }
             }
