@@ -32,7 +32,7 @@ WORKLOADS = [
     ("echo-1000", "echo 64 B, 1000 conns", False),
     ("echo-10000", "echo 64 B, 10000 conns", False),
     ("http", "HTTP hello, wrk 256 conns", False),
-    ("serve-mix", "serve: p99 of plain requests, a conn per request, 50 ms CPU request every 100 ms "
+    ("serve-mix", "serve: p99 of plain requests (a conn per request) while 4 other conns take turns sending 50 ms CPU requests every 100 ms "
      "(threadlet: net::serve; tokio: accept loop)", True),
     ("serve-mix-loop", "same, threadlet with an accept-loop fiber instead of net::serve", True),
 ]

@@ -1,18 +1,20 @@
 //! Load generator of the mix workload: a connection per request, with a
 //! CPU-bound request in the mix.
 //!
-//! `mixgen --addr 127.0.0.1:P [--duration 3] [--threads 4] [--cpu-every-ms 100] [--peer NAME]
-//!  [--workload serve-mix]` prints one JSON line:
+//! `mixgen --addr 127.0.0.1:P [--duration 3] [--threads 4] [--cpu-every-ms 100] [--rate 1000]
+//!  [--peer NAME] [--workload serve-mix]` prints one JSON line:
 //! `{"peer":NAME,"workload":WORKLOAD,"value":<p99 us>,"unit":"us p99","p50_us":..,
 //! "requests":..,"cpu_requests":..,"errors":..}`
 //!
-//! `threads` plain threads each loop: connect, send one 64 B request, read
-//! the 64 B echo, close; the time from connect to the echo is one latency.
-//! Meanwhile one more thread opens a connection every `cpu-every-ms` and
-//! sends a request starting with `C`, which costs the server 50 ms of CPU
-//! (`threadlet_peers::mix_work`). The headline is the p99 latency of the
+//! `threads` plain threads each make `rate` requests per second (open loop,
+//! default 1000): connect, send one 64 B request, read the 64 B echo, close;
+//! the time from when the request was due to the echo is one latency.
+//! Meanwhile one more thread keeps four connections open and, every
+//! `cpu-every-ms`, sends on one of them in turn a request starting with `C`,
+//! which costs the server 50 ms of CPU (`threadlet_peers::mix_work`) on the
+//! worker that runs that connection. The headline is the p99 latency of the
 //! ordinary requests: a server whose accepting waits behind the CPU-bound
-//! handler shows it there.
+//! handler (an accept loop on the worker that is held) shows it there.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -26,6 +28,7 @@ struct Opts {
     duration: f64,
     threads: usize,
     cpu_every_ms: u64,
+    rate: f64,
     peer: String,
     workload: String,
 }
@@ -36,6 +39,7 @@ fn parse() -> Result<Opts, String> {
         duration: 3.0,
         threads: 4,
         cpu_every_ms: 100,
+        rate: 1000.0,
         peer: String::new(),
         workload: "serve-mix".into(),
     };
@@ -48,6 +52,7 @@ fn parse() -> Result<Opts, String> {
             "--duration" => o.duration = num(&v)?,
             "--threads" => o.threads = (num(&v)? as usize).max(1),
             "--cpu-every-ms" => o.cpu_every_ms = (num(&v)? as u64).max(1),
+            "--rate" => o.rate = num(&v)?.max(1.0),
             "--peer" => o.peer = v,
             "--workload" => o.workload = v,
             _ => return Err(format!("unexpected argument {a:?}")),
@@ -84,7 +89,7 @@ fn percentile_us(sorted: &[u64], p: f64) -> f64 {
 fn main() {
     let o = parse().unwrap_or_else(|msg| {
         eprintln!("mixgen: {msg}");
-        eprintln!("usage: mixgen --addr 127.0.0.1:PORT [--duration 3] [--threads 4] [--cpu-every-ms 100] [--peer NAME] [--workload NAME]");
+        eprintln!("usage: mixgen --addr 127.0.0.1:PORT [--duration 3] [--threads 4] [--cpu-every-ms 100] [--rate 1000] [--peer NAME] [--workload NAME]");
         std::process::exit(2)
     });
     // Warm up (and wait for the server): one plain request.
@@ -102,11 +107,23 @@ fn main() {
     let (lat, errors, cpu) = std::thread::scope(|sc| {
         let stop = &stop;
         let cpu = sc.spawn(move || {
+            // Four long-lived connections take turns sending the CPU-bound
+            // requests, so one worker at a time is held (whichever runs that
+            // connection's handler), never both.
+            let mut conns: Vec<TcpStream> = (0..4)
+                .filter_map(|_| TcpStream::connect(&o.addr).ok())
+                .collect();
+            let mut msg = [b'x'; MIX_SIZE];
+            msg[0] = b'C';
+            let mut back = [0u8; MIX_SIZE];
             let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                if request(&o.addr, b'C').is_ok() {
-                    n += 1;
+            while !stop.load(Ordering::Relaxed) && !conns.is_empty() {
+                let i = n as usize % conns.len();
+                if conns[i].write_all(&msg).is_err() || conns[i].read_exact(&mut back).is_err() {
+                    conns.swap_remove(i);
+                    continue;
                 }
+                n += 1;
                 std::thread::sleep(Duration::from_millis(o.cpu_every_ms));
             }
             n
@@ -115,11 +132,21 @@ fn main() {
             .map(|_| {
                 sc.spawn(move || {
                     let (mut lat, mut errors) = (Vec::new(), 0u64);
-                    while Instant::now() < end {
+                    // Open loop: requests are due at a fixed rate, and each
+                    // latency counts from when it was due, so a stall shows
+                    // in every request it held up (no coordinated omission).
+                    let period = Duration::from_secs_f64(1.0 / o.rate);
+                    let mut due = Instant::now();
+                    while due < end {
+                        let now = Instant::now();
+                        if due > now {
+                            std::thread::sleep(due - now);
+                        }
                         match request(&o.addr, b'x') {
-                            Ok(d) => lat.push(d.as_nanos() as u64),
+                            Ok(_) => lat.push(due.elapsed().as_nanos() as u64),
                             Err(_) => errors += 1,
                         }
+                        due += period;
                     }
                     (lat, errors)
                 })
