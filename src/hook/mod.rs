@@ -80,9 +80,11 @@
 //! Off a fiber: one thread-local load and a branch before the raw syscall
 //! (no cancellation-point bookkeeping, so a hooked `read`/`write` is as fast
 //! as the raw syscall and slightly faster than glibc's own, `benches/hook.rs`).
-//! On a fiber, a call that must wait pays, besides the park, an `F_GETFL`, a
-//! `getsockopt` and a second `EAGAIN` try inside `io_loop`; caching the flags
-//! and timeouts per fd (dups make that subtle) would remove them.
+//! On a fiber, a call that must wait pays, besides the park, an `F_GETFL`
+//! and a `getsockopt`; caching the flags and timeouts per fd (dups make that
+//! subtle) would remove them. A registered fd whose readiness says "nothing
+//! since the last `EAGAIN`" skips the syscall, and an `EAGAIN` clears the
+//! readiness it was tried under, so `io_loop` parks without a second try.
 //!
 //! # Cancellation
 //! A hook must not unwind: its caller is C, or Rust code that imported it as
