@@ -106,7 +106,8 @@ fn echo(c: &mut Criterion) {
         let std_addr = std_listener.local_addr().unwrap();
         threadlet::spawn(move || {
             for s in std_listener.incoming() {
-                let mut s = s.unwrap();
+                // ECANCELED once the runtime shuts down.
+                let Ok(mut s) = s else { return };
                 s.set_nodelay(true).unwrap();
                 threadlet::spawn(move || {
                     let mut buf = [0u8; 64];
@@ -118,7 +119,7 @@ fn echo(c: &mut Criterion) {
         let tl_addr = tl_listener.local_addr().unwrap();
         threadlet::spawn(move || {
             for s in tl_listener.incoming() {
-                let mut s = s.unwrap();
+                let Ok(mut s) = s else { return };
                 s.set_nodelay(true).unwrap();
                 threadlet::spawn(move || {
                     let mut buf = [0u8; 64];

@@ -121,8 +121,10 @@
 //!   [`unblock`];
 //! - std's `Mutex`, `Condvar`, `mpsc`, `Barrier` and `thread::park` (futexes,
 //!   not syscalls threadlet can hook) — use [`sync`] and [`thread`];
-//! - `select`, `epoll_wait`, `poll` on more than 64 fds, and anything that
-//!   makes raw syscalls itself (rustix's linux_raw backend, io_uring);
+//! - `select`, `epoll_wait`, `poll` on more than 64 fds, `sendfile`,
+//!   `splice`, `recvmmsg`/`sendmmsg`, the `_FORTIFY_SOURCE` variants C code
+//!   may call (`__read_chk`...), and anything that makes raw syscalls itself
+//!   (rustix's linux_raw backend, io_uring);
 //! - C libraries' blocking calls that glibc makes internally, and every call
 //!   on musl or other non-glibc targets, or with `default-features = false`.
 //!

@@ -290,3 +290,48 @@ fn plain_threads_keep_the_real_calls() {
     (&c).read_exact(&mut b).unwrap();
     assert_eq!(&b, b"z");
 }
+
+#[test]
+fn a_plain_thread_and_fibers_share_one_blocking_listener() {
+    // Fibers accept with O_NONBLOCK toggled on for an instant; a plain
+    // thread's blocking accept on the same listener must never see EAGAIN.
+    const N: usize = 400;
+    let listener = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let (l, a, d) = (listener.clone(), accepted.clone(), done.clone());
+    let thread = std::thread::spawn(move || loop {
+        match l.accept() {
+            Ok(_) if d.load(Ordering::SeqCst) => return Ok(()),
+            Ok(_) => {
+                a.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(e) => return Err(e),
+        }
+    });
+    let rt = threadlet::Runtime::builder().workers(2).build().unwrap();
+    for _ in 0..4 {
+        let (l, a) = (listener.clone(), accepted.clone());
+        rt.spawn(move || loop {
+            l.accept().unwrap();
+            a.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    let clients: Vec<_> = (0..N).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    while accepted.load(Ordering::SeqCst) < N {
+        std::thread::yield_now();
+    }
+    done.store(true, Ordering::SeqCst);
+    // Extra connections until the thread takes one and stops.
+    let mut extra = Vec::new();
+    while !thread.is_finished() {
+        extra.push(TcpStream::connect(addr).unwrap());
+        std::thread::yield_now();
+    }
+    thread
+        .join()
+        .unwrap()
+        .expect("the thread's blocking accept failed");
+    drop((clients, extra, rt));
+}

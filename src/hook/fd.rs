@@ -166,6 +166,15 @@ pub(super) fn registration(fd: c_int) -> Option<Arc<Registration>> {
     Some(r)
 }
 
+/// The registration of `fd` if a fiber made one (one atomic load when not).
+pub(super) fn registered(fd: c_int) -> Option<Arc<Registration>> {
+    let s = slot(fd)?;
+    if s.word.load(Ordering::Acquire) & REGISTERED == 0 {
+        return None;
+    }
+    crate::fiber::lock(&s.reg).clone()
+}
+
 /// Forgets what is known about `fd`, deregistering it first if a fiber
 /// registered it. Called before the fd is closed, replaced or switched to
 /// nonblocking, and after a new fd got this number. Off a fiber this is one

@@ -12,7 +12,7 @@ use libc::{c_int, c_void, iovec, msghdr, sockaddr, socklen_t, ssize_t};
 use super::fd::{self, Kind};
 use super::{errno, guarded, on_fiber, set_errno, sys};
 use crate::net::wait::{io_loop, spend_budget, IoCall};
-use crate::reactor::Direction;
+use crate::reactor::{Direction, ScheduledIo};
 
 const READ: &&str = &"parked: socket read (hooked libc call)";
 const WRITE: &&str = &"parked: socket write (hooked libc call)";
@@ -46,7 +46,22 @@ pub(super) fn wait_call(fd: c_int, dir: Direction, mut op: impl FnMut() -> isize
         set_errno(libc::ECANCELED);
         return -1;
     }
-    let r = op();
+    // A registered fd whose readiness says "nothing since the last EAGAIN"
+    // would say EAGAIN again: skip that syscall. Otherwise the readiness word
+    // read before the call lets an EAGAIN clear it (tick-checked, as in
+    // `io_loop`), so `io_loop` parks at once instead of trying again.
+    let known = fd::registered(fd);
+    let seen = known
+        .as_ref()
+        .and_then(|r| r.live())
+        .map(|l| l.io.readiness());
+    let skip = seen.is_some_and(|w| !ScheduledIo::is_ready(w, dir));
+    let r = if skip {
+        set_errno(libc::EAGAIN);
+        -1
+    } else {
+        op()
+    };
     if r >= 0 || errno() != libc::EAGAIN {
         return r;
     }
@@ -60,10 +75,13 @@ pub(super) fn wait_call(fd: c_int, dir: Direction, mut op: impl FnMut() -> isize
         Direction::Write => (libc::SO_SNDTIMEO, WRITE),
     };
     let deadline = sys::sock_timeout(fd, opt).and_then(|t| Instant::now().checked_add(t));
-    let Some(reg) = fd::registration(fd) else {
+    let Some(reg) = known.or_else(|| fd::registration(fd)) else {
         // Beyond the table: wait like a plain thread.
         return poll_retry(fd, dir, deadline, op);
     };
+    if let (Some(seen), Some(live), false) = (seen, reg.live(), skip) {
+        live.io.clear(dir, seen);
+    }
     let call = IoCall {
         dir,
         deadline,

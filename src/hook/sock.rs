@@ -301,7 +301,8 @@ pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 /// `fcntl(2)`: the real call. Setting `O_NONBLOCK` hands the fd to its user's
 /// own readiness handling (say, `threadlet::net` adopting a std socket), so a
 /// fiber's registration is dropped first; `F_DUPFD*` give the new fd a clean
-/// entry.
+/// entry; `F_GETFL` during a fiber's toggle reports the user's (blocking)
+/// flag.
 ///
 /// # Safety
 /// The libc contract for `cmd`'s argument. `fcntl` is variadic in C; this
@@ -322,6 +323,11 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     let r = unsafe { sys::fcntl(fd, cmd, arg) };
     if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
         fd::reset(r);
+    }
+    if r >= 0 && cmd == libc::F_GETFL && fd::epoch(fd) & 1 == 1 {
+        // A fiber's accept/connect has O_NONBLOCK on for a moment; only
+        // blocking sockets are toggled, so the user's flag is clear.
+        return r & !libc::O_NONBLOCK;
     }
     r
 }
