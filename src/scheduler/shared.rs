@@ -72,8 +72,6 @@ pub(crate) struct WorkerShared {
     pub(super) inbox_wakes: AtomicU64,
     /// Times another thread woke it from its poller (for `stats`).
     pub(super) wakeups: AtomicU64,
-    /// When its last wake by another thread was sent (ns since `epoch`).
-    pub(super) wake_sent_ns: AtomicU64,
     pub(super) registry: Mutex<Registry>,
     /// Id of the fiber it is running, 0 when none (for the monitor and dump).
     pub(super) running: AtomicU64,
@@ -103,12 +101,6 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// The process that built the runtime (see `fork`).
     pub(super) pid: u32,
-    /// Time base of `wake_sent_ns`.
-    pub(super) epoch: Instant,
-    /// How long a wake by another thread takes to reach a sleeping worker
-    /// (a moving average, ns): a worker that hands work to another thread
-    /// spins at least about that long before it sleeps (worker.rs).
-    pub(super) wake_latency_ns: AtomicU64,
 }
 
 /// The pid of this process, refreshed in a forked child by an atfork
@@ -147,7 +139,6 @@ impl Shared {
                 thread: OnceLock::new(),
                 inbox_wakes: AtomicU64::new(0),
                 wakeups: AtomicU64::new(0),
-                wake_sent_ns: AtomicU64::new(0),
                 registry: Mutex::new(Registry::default()),
                 running: AtomicU64::new(0),
                 switches: AtomicU64::new(0),
@@ -165,8 +156,6 @@ impl Shared {
             pool,
             counters: Counters::default(),
             pid: process_id(),
-            epoch: Instant::now(),
-            wake_latency_ns: AtomicU64::new(0),
         });
         Ok((shared, deques))
     }
@@ -206,10 +195,7 @@ impl Shared {
 
     /// Makes worker `i`'s `epoll_wait` return (it was claimed asleep).
     pub(super) fn wake_worker(&self, i: usize) {
-        let w = &self.workers[i];
-        w.wakeups.fetch_add(1, Ordering::Relaxed);
-        w.wake_sent_ns
-            .store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.workers[i].wakeups.fetch_add(1, Ordering::Relaxed);
         self.reactor.poller(i).wake();
     }
 

@@ -192,18 +192,10 @@ impl Local {
     fn search(&self) -> Option<FiberRef> {
         self.shared.idle.start_search(&self.searching);
         let n = self.shared.workers.len();
-        // After work from other threads: spin at least 448 `pause`s (~13 µs
-        // at 30 ns a pause) and at least twice the time a wake by another
-        // thread takes to reach a sleeping worker here (up to 250 µs). The
-        // reply to work this worker handed over comes after that wake when
-        // its receiver slept; a spin shorter than the wake makes both sides
-        // sleep before every message, for good (each hop then costs a wake).
-        // Otherwise 56 pauses (~1.6 µs).
+        // 448 `pause`s in all after work from other threads, 56 otherwise
+        // (~13 µs and ~1.6 µs at the 29 ns a pause takes on the 2-core EPYC
+        // the benchmarks ran on).
         let spin_shift = if self.spin_long.get() { 6 } else { 3 };
-        let long_until = self.spin_long.get().then(|| {
-            let wake = self.shared.wake_latency_ns.load(Ordering::Relaxed);
-            Instant::now() + Duration::from_nanos((2 * wake).min(60_000))
-        });
         for round in 0..SEARCH_ROUNDS {
             let start = self.next_rand() as usize % n.max(1);
             for k in 0..n {
@@ -227,9 +219,7 @@ impl Local {
                 self.spin_long.set(true);
                 return Some(f);
             }
-            let last = round + 1 == SEARCH_ROUNDS;
-            let pauses = if last { 0 } else { 1 << (spin_shift + round) };
-            if self.spin(pauses, long_until.filter(|_| last)) {
+            if round + 1 < SEARCH_ROUNDS && self.spin(1 << (spin_shift + round)) {
                 if let Some(f) = self.take_inbox() {
                     self.spin_long.set(true);
                     return Some(f);
@@ -245,20 +235,10 @@ impl Local {
     /// worker is picked up within ~8 pauses, not at the end of a long spin
     /// (a long spin is hundreds of pauses: ~30 ns each on AMD, up to ~40 ns
     /// on recent Intel cores).
-    ///
-    /// With `until`, keeps spinning after `pauses` until that instant.
-    fn spin(&self, pauses: u32, until: Option<Instant>) -> bool {
+    fn spin(&self, pauses: u32) -> bool {
         let inbox = &self.worker().inbox;
-        let mut done = 0u32;
-        loop {
-            if done >= pauses {
-                // Past the pause count: on only until `until`, looking at
-                // the clock every 64 pauses.
-                match until {
-                    Some(u) if done % 64 != 0 || Instant::now() < u => {}
-                    _ => return false,
-                }
-            }
+        let mut done = 0;
+        while done < pauses {
             for _ in 0..8 {
                 std::hint::spin_loop();
             }
@@ -267,6 +247,7 @@ impl Local {
                 return true;
             }
         }
+        false
     }
 
     /// A searcher that found work stops searching; if it was the last
@@ -315,33 +296,14 @@ impl Local {
         self.poller.poll(timeout, || {
             woken = idle.woke(self.index, &self.searching);
         });
-        if woken != Woken::ByItself {
-            self.note_wake_latency();
-        }
         // Judged by where the work came from, not only by who ended the
         // sleep: a wake's eventfd event can outlive the sleep it was meant
         // for (the worker found the work in its re-check) and end the next
         // one early, "by itself", with a fiber from another worker waiting.
-        if woken == Woken::ByOther || !self.worker().inbox.is_empty() {
-            self.spin_long.set(true);
-        } else if woken == Woken::ByItself {
-            self.spin_long.set(false);
-        }
-        // Woken for stealable work: the search decides.
-    }
-
-    /// Woken by another thread: fold how long its wake took into the
-    /// runtime's moving average (`Shared::wake_latency_ns`).
-    fn note_wake_latency(&self) {
-        let sent = self.worker().wake_sent_ns.load(Ordering::Relaxed);
-        let now = self.shared.epoch.elapsed().as_nanos() as u64;
-        if sent == 0 || now < sent {
-            return;
-        }
-        let took = (now - sent).min(1_000_000);
-        let avg = &self.shared.wake_latency_ns;
-        let old = avg.load(Ordering::Relaxed);
-        avg.store(old - old / 8 + took / 8, Ordering::Relaxed);
+        // Woken by another thread (for its inbox, or to search): more work
+        // from other threads is likely to follow within microseconds.
+        self.spin_long
+            .set(woken != Woken::ByItself || !self.worker().inbox.is_empty());
     }
 
     /// Resumes `fiber` and handles why it stopped.
