@@ -308,12 +308,10 @@ impl Local {
         // sleep: a wake's eventfd event can outlive the sleep it was meant
         // for (the worker found the work in its re-check) and end the next
         // one early, "by itself", with a fiber from another worker waiting.
-        if woken == Woken::ByOther || !self.worker().inbox.is_empty() {
-            self.spin_long.set(true);
-        } else if woken == Woken::ByItself {
-            self.spin_long.set(false);
-        }
-        // Woken for stealable work: the search decides.
+        // Woken by another thread (for its inbox, or to search): more work
+        // from other threads is likely to follow within microseconds.
+        self.spin_long
+            .set(woken != Woken::ByItself || !self.worker().inbox.is_empty());
     }
 
     /// Resumes `fiber` and handles why it stopped.
