@@ -88,10 +88,13 @@ fn row23_cancel_inside_scope_cancels_and_waits_for_scoped_fibers() {
         let borrowed = AtomicUsize::new(0);
         threadlet::fiber::scope(|s| {
             for _ in 0..3 {
-                let (started, stopped) = (started_tx.clone(), stopped_tx.clone());
+                let started = started_tx.clone();
+                // Made outside the body and moved in: a fiber cancelled before
+                // it ever ran drops its body unrun, and the guard with it.
+                let stopped = OnDrop(stopped_tx.clone());
                 let borrowed = &borrowed;
                 s.spawn(move || {
-                    let _stopped = OnDrop(stopped);
+                    let _stopped = stopped;
                     started.send(()).unwrap();
                     // Uses the borrow from the scope's caller until cancelled.
                     sleepy_loop(borrowed, &started)
