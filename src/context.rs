@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use crate::fiber::Header;
+use crate::fiber::header::Header;
 
 thread_local! {
     static CURRENT_FIBER: Cell<*const Header> = const { Cell::new(std::ptr::null()) };

@@ -114,7 +114,7 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::context;
-use crate::fiber::{Cancelled, FiberRef, Header, Suspend};
+use crate::fiber::header::{Cancelled, FiberRef, Header, Suspend};
 pub(crate) use completion::{Completion, Interrupted};
 use state::Wake;
 
@@ -157,12 +157,21 @@ impl Unparker {
     }
 }
 
+impl Header {
+    /// Requests cancellation and wakes the fiber so it notices (the cancel
+    /// flag lives in the header; the wake is this layer's).
+    pub(crate) fn request_cancel(self: &FiberRef) {
+        self.request_cancel_quiet();
+        unpark_fiber(self);
+    }
+}
+
 /// Wakes a fiber: schedules it if parked, else leaves a token.
 pub(crate) fn unpark_fiber(fiber: &FiberRef) {
-    match fiber.park.unpark() {
+    match fiber.park_state().unpark() {
         Wake::Token => {}
-        Wake::Schedule => fiber.exec.wake(fiber.clone()),
-        Wake::Thread => fiber.exec.unpark_worker_thread(fiber.home()),
+        Wake::Schedule => fiber.exec().wake(fiber.clone()),
+        Wake::Thread => fiber.exec().unpark_worker_thread(fiber.home()),
     }
 }
 
@@ -190,19 +199,19 @@ fn park_inner(deadline: Option<Instant>, reason: &'static &'static str, cancella
         park_in_place(fiber, deadline, reason);
         return;
     }
-    if (cancellable && fiber.is_cancelled()) || fiber.park.take_token() {
+    if (cancellable && fiber.is_cancelled()) || fiber.park_state().take_token() {
         return;
     }
     if let Some(deadline) = deadline {
         if deadline <= Instant::now() {
             return;
         }
-        fiber.exec.add_timer(deadline, fiber);
+        fiber.exec().add_timer(deadline, fiber);
     }
     fiber.set_reason(reason);
     fiber.suspend(Suspend::Park);
     if deadline.is_some() {
-        fiber.exec.cancel_timer(fiber);
+        fiber.exec().cancel_timer(fiber);
     }
 }
 
@@ -228,20 +237,20 @@ const IN_PLACE_SLICE: Duration = Duration::from_millis(10);
 /// nested (they may hold what it waits for), and once the wait passes the
 /// stall threshold it is reported (module docs, "Unwinding").
 fn park_in_place(fiber: &Header, deadline: Option<Instant>, reason: &'static &'static str) {
-    if !fiber.park.park_in_place() {
+    if !fiber.park_state().park_in_place() {
         return;
     }
     fiber.set_reason(reason);
     let since = Instant::now();
-    let report_at = since + fiber.exec.stall_threshold();
+    let report_at = since + fiber.exec().stall_threshold();
     let mut reported = false;
-    while fiber.park.is_parked_in_place() {
-        if fiber.exec.run_cancelled(fiber) {
+    while fiber.park_state().is_parked_in_place() {
+        if fiber.exec().run_cancelled(fiber) {
             continue;
         }
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
-            fiber.park.cancel_in_place();
+            fiber.park_state().cancel_in_place();
             return;
         }
         if !reported && now >= report_at {
@@ -255,7 +264,7 @@ fn park_in_place(fiber: &Header, deadline: Option<Instant>, reason: &'static &'s
         if !reported {
             until = until.min(report_at);
         }
-        if fiber.park.is_parked_in_place() {
+        if fiber.park_state().is_parked_in_place() {
             thread::park_timeout(until.saturating_duration_since(now));
         }
     }

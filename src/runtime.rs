@@ -244,7 +244,7 @@ impl Handle {
     /// The runtime of the calling fiber, if any.
     pub fn try_current() -> Option<Handle> {
         crate::context::with_current_fiber(|f| {
-            let exec = f?.exec.clone();
+            let exec = f?.exec().clone();
             let shared: Arc<Shared> = arc_downcast(exec)?;
             Some(Handle { shared })
         })

@@ -32,7 +32,7 @@ struct Entry {
 
 impl Entry {
     fn is_live(&self) -> bool {
-        self.fiber.timer.get() == self.seq
+        self.fiber.timer_seq() == self.seq
     }
 }
 
@@ -67,7 +67,7 @@ impl Timers {
     pub(crate) fn add(&mut self, deadline: Instant, fiber: FiberRef) {
         self.cancel(&fiber);
         self.next_seq += 1;
-        fiber.timer.set(self.next_seq);
+        fiber.set_timer_seq(self.next_seq);
         self.heap.push(Entry {
             deadline,
             seq: self.next_seq,
@@ -77,10 +77,10 @@ impl Timers {
 
     /// Disarms `fiber`'s timer if it is still armed.
     pub(crate) fn cancel(&mut self, fiber: &Header) {
-        if fiber.timer.get() == 0 {
+        if fiber.timer_seq() == 0 {
             return;
         }
-        fiber.timer.set(0);
+        fiber.set_timer_seq(0);
         self.stale += 1;
         if self.stale > 64 && self.stale * 2 > self.heap.len() {
             let live: Vec<Entry> = std::mem::take(&mut self.heap)
@@ -114,7 +114,7 @@ impl Timers {
             }
             let entry = self.heap.pop().expect("peeked");
             if entry.is_live() {
-                entry.fiber.timer.set(0);
+                entry.fiber.set_timer_seq(0);
                 park::unpark_fiber(&entry.fiber);
                 fired += 1;
             } else {

@@ -45,12 +45,12 @@ impl Registry {
                 self.slots.len() - 1
             }
         };
-        fiber.slot.store(index, Ordering::Relaxed);
+        fiber.set_registry_slot(index);
         self.slots[index] = Some(fiber.clone());
     }
 
     pub(super) fn remove(&mut self, fiber: &Header) {
-        let index = fiber.slot.load(Ordering::Relaxed);
+        let index = fiber.registry_slot();
         if let Some(slot) = self.slots.get_mut(index) {
             if slot.take().is_some() {
                 self.free.push(index);

@@ -318,7 +318,7 @@ impl Local {
 
     /// Resumes `fiber` and handles why it stopped.
     fn run_fiber(&self, fiber: FiberRef) {
-        if fiber.slot.load(Ordering::Relaxed) == usize::MAX {
+        if fiber.registry_slot() == usize::MAX {
             self.first_run(&fiber);
         }
         let worker = self.worker();
@@ -342,7 +342,7 @@ impl Local {
         match outcome {
             Some(Suspend::Yield) => self.push_local(fiber),
             Some(Suspend::Park) => {
-                if !fiber.park.commit() {
+                if !fiber.park_state().commit() {
                     self.push_local(fiber);
                 }
             }
@@ -400,7 +400,7 @@ impl Local {
             let mut queue = self.run_queue.borrow_mut();
             let found = queue
                 .iter()
-                .position(|f| f.is_cancelled() && f.slot.load(Ordering::Relaxed) != usize::MAX);
+                .position(|f| f.is_cancelled() && f.registry_slot() != usize::MAX);
             found.and_then(|i| queue.remove(i))
         };
         let Some(fiber) = next else {
