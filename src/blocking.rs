@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use crate::context;
 use crate::fiber::lock;
+use crate::park::WaitReason;
 use crate::park::{self, Completion};
 
 /// Default cap on the number of pool threads.
@@ -247,7 +248,7 @@ where
     if let Err(job) = POOL.submit(job) {
         job();
     }
-    let result = match slot.wait(&"parked: unblock") {
+    let result = match slot.wait(WaitReason::Unblock) {
         Ok(result) => result,
         // Cancelled: the closure cannot be interrupted. Leave it running and
         // unwind now, unless its result arrived in the meantime.

@@ -33,6 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::context;
+use crate::park::WaitReason;
 use crate::park::{self, Completion, Interrupted};
 
 /// A handle to a fiber, like `std::thread::Thread`.
@@ -188,7 +189,7 @@ impl<T> JoinHandle<T> {
                 self.fiber.id()
             );
         }
-        match self.task.packet.wait(&"join") {
+        match self.task.packet.wait(WaitReason::Join) {
             Ok(result) => result,
             Err(_) => park::unwind_cancelled(),
         }
@@ -208,8 +209,11 @@ impl<T> JoinHandle<T> {
         cancellable: bool,
     ) -> Result<thread::Result<T>, Interrupted> {
         match cancellable {
-            true => self.task.packet.wait_until(deadline, &"join"),
-            false => self.task.packet.wait_uncancellable(deadline, &"join"),
+            true => self.task.packet.wait_until(deadline, WaitReason::Join),
+            false => self
+                .task
+                .packet
+                .wait_uncancellable(deadline, WaitReason::Join),
         }
     }
 
@@ -311,7 +315,7 @@ pub fn sleep(dur: Duration) {
     match Instant::now().checked_add(dur) {
         Some(deadline) => sleep_until(deadline),
         None => loop {
-            park::park(&"sleeping");
+            park::park(WaitReason::Sleeping);
             park::check_cancel();
         },
     }
@@ -320,7 +324,7 @@ pub fn sleep(dur: Duration) {
 /// Puts the calling fiber (or thread) to sleep until `deadline`.
 pub fn sleep_until(deadline: Instant) {
     while Instant::now() < deadline {
-        park::park_until(Some(deadline), &"sleeping");
+        park::park_until(Some(deadline), WaitReason::Sleeping);
         park::check_cancel();
     }
 }
@@ -329,13 +333,13 @@ pub fn sleep_until(deadline: Instant) {
 /// spuriously), with std's token semantics. On a plain thread this is
 /// `std::thread::park`.
 pub fn park() {
-    park::park(park::PARKED);
+    park::park(WaitReason::Parked);
     park::check_cancel();
 }
 
 /// Like [`park`] with a time limit.
 pub fn park_timeout(dur: Duration) {
     let deadline = Instant::now().checked_add(dur);
-    park::park_until(deadline, park::PARKED);
+    park::park_until(deadline, WaitReason::Parked);
     park::check_cancel();
 }

@@ -108,6 +108,7 @@
 //! sibling's. No wait loop does that.
 
 mod completion;
+pub(crate) mod reason;
 pub(crate) mod state;
 
 use std::thread::{self, Thread};
@@ -116,10 +117,8 @@ use std::time::{Duration, Instant};
 use crate::context;
 use crate::fiber::header::{Cancelled, FiberRef, Header, Suspend};
 pub(crate) use completion::{Completion, Interrupted};
+pub(crate) use reason::WaitReason;
 use state::Wake;
-
-/// Reason shown by `runtime::dump` for a fiber parked by `fiber::park`.
-pub(crate) const PARKED: &&str = &"parked";
 
 /// A handle that wakes one waiting fiber or thread.
 #[derive(Clone, Debug)]
@@ -177,16 +176,16 @@ pub(crate) fn unpark_fiber(fiber: &FiberRef) {
 
 /// Parks the caller until it is unparked (or spuriously). `reason` is what
 /// `runtime::dump` shows meanwhile, e.g. `&"mutex lock"`.
-pub(crate) fn park(reason: &'static &'static str) {
+pub(crate) fn park(reason: WaitReason) {
     park_until(None, reason)
 }
 
 /// Parks the caller until it is unparked, `deadline` passes, or spuriously.
-pub(crate) fn park_until(deadline: Option<Instant>, reason: &'static &'static str) {
+pub(crate) fn park_until(deadline: Option<Instant>, reason: WaitReason) {
     park_inner(deadline, reason, true)
 }
 
-fn park_inner(deadline: Option<Instant>, reason: &'static &'static str, cancellable: bool) {
+fn park_inner(deadline: Option<Instant>, reason: WaitReason, cancellable: bool) {
     let ptr = context::current_fiber_ptr();
     if ptr.is_null() {
         park_thread(deadline);
@@ -236,7 +235,7 @@ const IN_PLACE_SLICE: Duration = Duration::from_millis(10);
 /// slices: between them it runs the worker's runnable cancelled fibers
 /// nested (they may hold what it waits for), and once the wait passes the
 /// stall threshold it is reported (module docs, "Unwinding").
-fn park_in_place(fiber: &Header, deadline: Option<Instant>, reason: &'static &'static str) {
+fn park_in_place(fiber: &Header, deadline: Option<Instant>, reason: WaitReason) {
     if !fiber.park_state().park_in_place() {
         return;
     }
@@ -278,8 +277,8 @@ pub(crate) fn cancelled() -> bool {
 
 /// A destructor of an unwinding fiber has blocked its worker past the stall
 /// threshold: say who, for what, and why nothing else can run.
-fn report_stuck(fiber: &Header, reason: &str, waited: Duration) {
-    let reason = reason.strip_prefix("parked: ").unwrap_or(reason);
+fn report_stuck(fiber: &Header, reason: WaitReason, waited: Duration) {
+    let reason = reason.what();
     crate::diag::warn(format_args!(
         "threadlet: fiber '{}' (id {}) is unwinding (a panic or a cancellation) and a \
          destructor has waited {} ms for {reason}. An unwinding fiber cannot switch stacks \

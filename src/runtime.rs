@@ -327,7 +327,7 @@ impl Handle {
                 // Parked first: a fiber blocking its worker in place while it
                 // unwinds is both "running" and waiting; say for what.
                 state: if fiber.is_parked() {
-                    fiber.reason().to_owned()
+                    fiber.reason().as_str().to_owned()
                 } else if running {
                     "running".to_owned()
                 } else {

@@ -61,6 +61,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::fiber::lock;
+use crate::park::WaitReason;
 use crate::park::{self, Unparker};
 use dispatch::Subscriber;
 
@@ -155,7 +156,7 @@ impl Signals {
                 }
                 st.waiters.push((id, Unparker::current()));
             }
-            park::park_until(deadline, &"parked: signal wait");
+            park::park_until(deadline, WaitReason::Signal);
             lock(&self.sub.state).waiters.retain(|(w, _)| *w != id);
             park::check_cancel();
         }

@@ -45,13 +45,14 @@ use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, Yielder};
 
+use crate::park::reason::WaitReason;
 use crate::park::state::ParkState;
 use crate::stack::{FiberStack, OverflowInfo};
 
@@ -141,7 +142,7 @@ pub(crate) struct Header {
     /// The runtime that runs this fiber.
     exec: Arc<dyn Executor>,
     home: AtomicUsize,
-    reason: AtomicPtr<&'static str>,
+    reason: AtomicU8,
     yielder: Cell<*const Yielder<(), Suspend>>,
     run: UnsafeCell<Run>,
     /// Sequence number of the armed timer, 0 if none (home worker only).
@@ -204,7 +205,7 @@ impl Header {
             finished: AtomicBool::new(false),
             exec,
             home: AtomicUsize::new(NO_HOME),
-            reason: AtomicPtr::new(&"runnable" as *const &str as *mut &str),
+            reason: AtomicU8::new(WaitReason::Runnable as u8),
             yielder: Cell::new(std::ptr::null()),
             run: UnsafeCell::new(Run::Pending { stack, task }),
             timer: Cell::new(0),
@@ -336,15 +337,13 @@ impl Header {
     }
 
     /// What the fiber waits for (meaningful while parked).
-    pub(crate) fn reason(&self) -> &'static str {
-        // SAFETY: the pointer is always a `&'static &'static str` (set in
-        // `new` and `set_reason`).
-        unsafe { *self.reason.load(Ordering::Relaxed) }
+    pub(crate) fn reason(&self) -> WaitReason {
+        WaitReason::from_u8(self.reason.load(Ordering::Relaxed))
     }
 
-    pub(crate) fn set_reason(&self, reason: &'static &'static str) {
-        self.reason
-            .store(reason as *const &str as *mut &str, Ordering::Relaxed);
+    /// The fiber, just before it parks: what `runtime::dump` will show.
+    pub(crate) fn set_reason(&self, reason: WaitReason) {
+        self.reason.store(reason as u8, Ordering::Relaxed);
     }
 
     /// Is the fiber parked (committed or in place)?

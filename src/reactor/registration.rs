@@ -60,6 +60,7 @@ use std::time::Instant;
 use super::sys;
 use super::{current_poller, Direction, Poller, ScheduledIo};
 use crate::context;
+use crate::park::WaitReason;
 use crate::park::{self, Unparker};
 
 /// IO calls a fiber may make in a row without parking before it yields.
@@ -179,8 +180,8 @@ impl Drop for Registration {
 }
 
 /// The error of a wait that hit its deadline.
-pub(crate) fn timed_out(reason: &'static &'static str) -> io::Error {
-    let what = reason.strip_prefix("parked: ").unwrap_or(reason);
+pub(crate) fn timed_out(reason: WaitReason) -> io::Error {
+    let what = reason.what();
     io::Error::new(
         io::ErrorKind::TimedOut,
         format!("{what} timed out (the timeout set on the socket, or the one passed in, expired)"),
@@ -197,7 +198,7 @@ pub(crate) struct IoCall {
     /// Emulated nonblocking mode: return `WouldBlock` at once.
     pub(crate) nonblocking: bool,
     /// What `runtime::dump` shows while parked.
-    pub(crate) reason: &'static &'static str,
+    pub(crate) reason: WaitReason,
 }
 
 /// Runs `op` until it does not return `WouldBlock`, parking the fiber (or
@@ -295,7 +296,7 @@ pub(crate) fn wait_on(
     io: &ScheduledIo,
     dir: Direction,
     deadline: Option<Instant>,
-    reason: &'static &'static str,
+    reason: WaitReason,
 ) {
     let me = Unparker::current();
     io.add_waiter(dir, me.clone());

@@ -22,6 +22,7 @@ use super::chan::{self, Chan};
 use super::waitq::Arc;
 use super::{cancel_requested, deadline_after, parker, unwind_cancelled};
 use crate::park::Unparker;
+use crate::park::WaitReason;
 
 /// The channel core as used by the public handles.
 pub(super) type RawChan<T> = Chan<T, Unparker>;
@@ -36,7 +37,7 @@ pub(super) fn send_until<T>(
     let result = chan.send(
         msg,
         Unparker::current,
-        parker(deadline, &"parked: channel send"),
+        parker(deadline, WaitReason::ChannelSend),
     );
     if let Err(chan::SendError::Timeout(msg)) = result {
         if cancel_requested() {
@@ -54,7 +55,7 @@ pub(super) fn recv_until<T>(
     chan: &RawChan<T>,
     deadline: Option<Instant>,
 ) -> Result<T, chan::RecvError> {
-    let result = chan.recv(Unparker::current, parker(deadline, &"parked: channel recv"));
+    let result = chan.recv(Unparker::current, parker(deadline, WaitReason::ChannelRecv));
     if matches!(result, Err(chan::RecvError::Timeout)) && cancel_requested() {
         unwind_cancelled();
     }

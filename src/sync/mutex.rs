@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::raw_mutex::RawMutex;
 use super::{parker, unwind_cancelled, LockResult, TryLockError, TryLockResult};
 use crate::park::Unparker;
+use crate::park::WaitReason;
 
 /// A mutual exclusion lock usable from fibers and threads alike, like
 /// [`std::sync::Mutex`] (same API, same poisoning).
@@ -107,7 +108,7 @@ impl<T: ?Sized> Mutex<T> {
     pub(super) fn lock_raw(&self) {
         if !self.raw.lock(
             Unparker::current,
-            parker(None, &"parked: mutex lock"),
+            parker(None, WaitReason::MutexLock),
             starving(),
         ) {
             unwind_cancelled();

@@ -23,6 +23,7 @@ use super::chan::{Outcome, RecvOp, SelectOp, SendOp};
 use super::waitq::Arc;
 use super::{cancel_requested, deadline_after, mpmc, mpsc, parker, unwind_cancelled, Waiter};
 use crate::park::Unparker;
+use crate::park::WaitReason;
 
 /// Selects from a set of channel operations, like crossbeam-channel's
 /// `select!`: waits until one of them can proceed, performs it, and runs its
@@ -411,7 +412,7 @@ pub fn select(arms: &mut [Arm<'_>], mode: Mode) {
             start,
             block,
             Unparker::current,
-            parker(deadline, &"parked: select"),
+            parker(deadline, WaitReason::Select),
         );
         if done.is_some() || !block {
             return;
