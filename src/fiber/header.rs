@@ -31,6 +31,7 @@
 //! | `timer` | `time::Timers` on the home worker | `time::Timers` | home worker only (`Cell`) |
 //! | `nested`, `cancel_unwinding` | the runner around a nested resume; `park::check_cancel` | the fiber (`is_unwinding`) | runner only (`Cell`) |
 //! | `valgrind_stack` | the runner (`start`, `take_stack`) | the runner | runner only (`Cell`) |
+//! | `ops` | the fiber (each IO call, and after an IO park) | the fiber | runner only (`Cell`) |
 //! | `locals` | the fiber (`fiber_local!`, `clear_from` at its end) | the fiber | runner only (`UnsafeCell`) |
 //! | `overflow` | `Header::new`, then `start` before the first resume | the SIGSEGV handler on the runner | runner only; written before the fiber's stack is in use |
 //! | `slot` | the home worker's registry | the home worker's registry | Relaxed; guarded by the registry's mutex |
@@ -163,6 +164,9 @@ pub(crate) struct Header {
     overflow: UnsafeCell<OverflowInfo>,
     /// Index in the home worker's fiber registry (guarded by its mutex).
     slot: AtomicUsize,
+    /// IO calls in a row without parking (the op budget, reactor/
+    /// registration.rs).
+    ops: Cell<u32>,
     /// Debug builds: set while some thread runs the fiber, to catch a double
     /// resume (RELIABILITY row 2) the moment it would happen.
     #[cfg(debug_assertions)]
@@ -170,7 +174,7 @@ pub(crate) struct Header {
 }
 
 // SAFETY: the non-Sync fields (`yielder`, `run`, `timer`, `nested`,
-// `valgrind_stack`, `cancel_unwinding`, `locals`, `overflow`) are only
+// `valgrind_stack`, `cancel_unwinding`, `ops`, `locals`, `overflow`) are only
 // touched by the one thread that currently runs the fiber (the table in the
 // module docs): the scheduler hands a fiber to one worker at a time and
 // never moves a started fiber to another thread. Before the first run `run`
@@ -223,6 +227,7 @@ impl Header {
                 name_len,
             }),
             slot: AtomicUsize::new(usize::MAX),
+            ops: Cell::new(0),
             #[cfg(debug_assertions)]
             running_on: AtomicU64::new(0),
         })
@@ -264,6 +269,24 @@ impl Header {
     /// `stats()` and `dump()` taken after a join never still show it.
     pub(crate) fn set_finished(&self) {
         self.finished.store(true, Ordering::Release);
+    }
+
+    /// The fiber, at each IO call: counts it against a budget of `budget`
+    /// calls in a row; `true` (and a fresh count) once it is spent.
+    pub(crate) fn spend_op(&self, budget: u32) -> bool {
+        let n = self.ops.get() + 1;
+        if n >= budget {
+            self.ops.set(0);
+            true
+        } else {
+            self.ops.set(n);
+            false
+        }
+    }
+
+    /// The fiber, after it parked for IO: a fresh op budget.
+    pub(crate) fn reset_ops(&self) {
+        self.ops.set(0);
     }
 
     /// The fiber's id.

@@ -16,7 +16,6 @@
 //! evaluates a message only for the arm it selects, the messages of the arms
 //! that are not selected are dropped.
 
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use super::chan::{Outcome, RecvOp, SelectOp, SendOp};
@@ -369,35 +368,12 @@ pub fn send_arm<S: SelectSend + ?Sized>(s: &S, msg: S::Item) -> SendArm<'_, S::I
     s.__send_arm(msg)
 }
 
-/// A cheap per-thread random start index (xorshift), for fairness.
-fn random_below(n: usize) -> usize {
-    thread_local! {
-        static STATE: Cell<u64> = const { Cell::new(0) };
-    }
-    STATE.with(|s| {
-        let mut x = s.get();
-        if x == 0 {
-            // Seed from std's per-process random hash keys.
-            use std::hash::{BuildHasher, Hasher};
-            x = std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish()
-                | 1;
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        (x % n as u64) as usize
-    })
-}
-
 /// Runs the select (see the module docs). On return at most one arm has a
 /// result: none only for `Mode::Never`, or `Mode::Until` after its deadline.
 #[doc(hidden)]
 pub fn select(arms: &mut [Arm<'_>], mode: Mode) {
     let start = if arms.len() > 1 {
-        random_below(arms.len())
+        crate::context::random_below(arms.len())
     } else {
         0
     };
