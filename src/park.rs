@@ -205,7 +205,8 @@ fn park_inner(deadline: Option<Instant>, reason: WaitReason, cancellable: bool) 
         if deadline <= Instant::now() {
             return;
         }
-        fiber.exec().add_timer(deadline, fiber);
+        let me = context::current_fiber().expect("the current fiber is set (checked above)");
+        fiber.exec().add_timer(deadline, me);
     }
     fiber.set_reason(reason);
     fiber.suspend(Suspend::Park);

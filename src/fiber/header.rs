@@ -117,15 +117,14 @@ pub(crate) trait Executor: Send + Sync + 'static {
     fn submit(&self, fiber: FiberRef, local: bool) -> bool;
     /// A stack of `size` bytes (`None`: the runtime's default size).
     fn alloc_stack(&self, size: Option<usize>) -> io::Result<FiberStack>;
-    /// Arm the current fiber's timer (called on its home worker only).
-    fn add_timer(&self, deadline: Instant, fiber: &Header);
+    /// Arm the timer of `fiber`, the current fiber (called on its home
+    /// worker only); the timer holds it until it fires or is cancelled.
+    fn add_timer(&self, deadline: Instant, fiber: FiberRef);
     /// Disarm the current fiber's timer if still armed (home worker only).
     fn cancel_timer(&self, fiber: &Header);
     /// A fiber's body returned (called on the fiber, before its join
     /// result is published).
     fn fiber_finished(&self);
-    /// The executor as `Any`, so the runtime layer can recover its type.
-    fn as_any(&self) -> &dyn Any;
 }
 
 /// Marker for "not started yet" in `Header::home`.
