@@ -188,12 +188,14 @@ pub fn set_max_blocking_threads(max: usize) -> io::Result<()> {
 
 /// Sets how long an idle pool thread waits for work before it exits
 /// (default 10 s). For tests of the pool itself.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn set_blocking_idle_timeout(timeout: Duration) {
     lock(&POOL.state).idle_timeout = timeout;
 }
 
 /// The number of live blocking-pool threads (busy or idle).
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn blocking_threads() -> usize {
     lock(&POOL.state).threads

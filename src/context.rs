@@ -5,8 +5,8 @@
 //!
 //! Who touches what: only the worker loop writes `fiber`, immediately around
 //! resuming a fiber, and `worker`/`poller`, once at worker start and exit.
-//! Everyone else only reads them. `before_park` is written by the test hook
-//! `io::__set_before_park_hook` and read by the IO wait (reactor/
+//! Everyone else only reads them. `before_park` (feature `test-hooks`) is written by
+//! the test hook `io::__set_before_park_hook` and read by the IO wait (reactor/
 //! registration.rs); `rng` is read and written by `select!`. Every cell is
 //! a plain `Cell` in one const-initialised thread-local without a destructor,
 //! so reading it is cheap and never allocates.
@@ -42,6 +42,7 @@ struct Context {
     fiber: Cell<*const Header>,
     worker: Cell<*const c_void>,
     poller: Cell<*const c_void>,
+    #[cfg(feature = "test-hooks")]
     before_park: Cell<Option<fn()>>,
     rng: Cell<u64>,
 }
@@ -52,6 +53,7 @@ thread_local! {
             fiber: Cell::new(std::ptr::null()),
             worker: Cell::new(std::ptr::null()),
             poller: Cell::new(std::ptr::null()),
+            #[cfg(feature = "test-hooks")]
             before_park: Cell::new(None),
             rng: Cell::new(0),
         }
@@ -116,6 +118,7 @@ pub(crate) fn set_poller_ptr(ptr: *const c_void) {
 }
 
 /// The hook run between publishing an IO waiter and parking (tests only).
+#[cfg(feature = "test-hooks")]
 #[inline]
 pub(crate) fn before_park_hook() -> Option<fn()> {
     CONTEXT.with(|c| c.before_park.get())
@@ -124,6 +127,7 @@ pub(crate) fn before_park_hook() -> Option<fn()> {
 /// Installs (or removes) the hook run between publishing an IO waiter and
 /// parking, for IO waits on the calling thread (on a fiber: on every fiber
 /// of its worker).
+#[cfg(feature = "test-hooks")]
 pub(crate) fn set_before_park_hook(hook: Option<fn()>) {
     CONTEXT.with(|c| c.before_park.set(hook));
 }

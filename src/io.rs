@@ -370,7 +370,8 @@ where
 /// Test hook (not part of the API): runs `hook` in every IO wait on the
 /// calling thread — on a fiber, on every fiber of its worker — after the
 /// waiter is published and before the fiber parks. `None` removes it.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn __set_before_park_hook(hook: Option<fn()>) {
-    wait::set_before_park_hook(hook);
+    crate::context::set_before_park_hook(hook);
 }

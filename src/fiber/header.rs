@@ -195,11 +195,9 @@ impl Header {
         stack: FiberStack,
         task: Arc<dyn RunTask>,
     ) -> FiberRef {
-        let (guard_lo, guard_hi) = stack.guard_range();
-        let stack_size = stack.size();
-        let (name_ptr, name_len) = name
-            .as_deref()
-            .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
+        // The name's bytes live in the boxed str this header owns (moving
+        // the box does not move them).
+        let overflow = OverflowInfo::new(&stack, id.as_u64(), name.as_deref());
         Arc::new(Header {
             id,
             name,
@@ -216,15 +214,7 @@ impl Header {
             valgrind_stack: Cell::new(0),
             cancel_unwinding: Cell::new(false),
             locals: UnsafeCell::new(Locals::default()),
-            // The name's bytes live in the boxed str owned by this header.
-            overflow: UnsafeCell::new(OverflowInfo {
-                guard_lo,
-                guard_hi,
-                stack_size,
-                id: id.as_u64(),
-                name_ptr,
-                name_len,
-            }),
+            overflow: UnsafeCell::new(overflow),
             slot: AtomicUsize::new(usize::MAX),
             ops: Cell::new(0),
             #[cfg(debug_assertions)]

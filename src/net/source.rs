@@ -82,6 +82,9 @@ impl Socket {
         self.fd.as_raw_fd()
     }
 
+    /// The shared state (the `test-hooks` readiness injection reaches the
+    /// registration through it).
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn state(&self) -> &State {
         &self.state
     }

@@ -304,6 +304,8 @@ impl TcpStream {
         Ok(())
     }
 
+    /// The socket underneath (for the `test-hooks` readiness injection).
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn socket(&self) -> &Socket {
         &self.sock
     }

@@ -41,7 +41,7 @@
 //! Who touches what: the `OnceLock` is written once by whichever waiter
 //! registers first; the `ScheduledIo` behind it follows the reactor's rules
 //! (scheduled_io.rs). The budget is a field of the fiber's header, read and
-//! written only by that fiber; the test hook is in the per-thread `context`.
+//! written only by that fiber; the test hook (feature `test-hooks`) is in the per-thread `context`.
 //!
 //! # Operation budget
 //! A fiber whose socket is always ready never parks, so without help it would
@@ -64,13 +64,6 @@ use crate::park::{self, Unparker};
 
 /// IO calls a fiber may make in a row without parking before it yields.
 pub(crate) const BUDGET: u32 = 128;
-
-/// Installs (or removes) the hook run between publishing a waiter and
-/// parking, for IO waits on the calling thread (on a fiber: on every fiber of
-/// its worker). The hook lives in the per-thread `context`.
-pub(crate) fn set_before_park_hook(hook: Option<fn()>) {
-    context::set_before_park_hook(hook);
-}
 
 /// Counts one IO call of the current fiber; yields once the budget is spent.
 pub(crate) fn spend_budget() {
@@ -285,6 +278,7 @@ pub(crate) fn wait_on(
     let me = Unparker::current();
     io.add_waiter(dir, me.clone());
     if !ScheduledIo::is_ready(io.readiness(), dir) {
+        #[cfg(feature = "test-hooks")]
         if let Some(hook) = context::before_park_hook() {
             hook();
         }

@@ -184,7 +184,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 /// Proof of holding a [`Mutex`]; unlocks when dropped. Like std's, it is not
 /// `Send` (it stays with the fiber or thread that locked).
 #[must_use = "if unused the Mutex will immediately unlock"]
-pub struct MutexGuard<'a, T: ?Sized + 'a> {
+pub struct MutexGuard<'a, T: ?Sized> {
     pub(super) lock: &'a Mutex<T>,
     panicking: bool,
     _not_send: PhantomData<*const ()>,

@@ -16,6 +16,7 @@
 //! evaluates a message only for the arm it selects, the messages of the arms
 //! that are not selected are dropped.
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::chan::{Outcome, RecvOp, SelectOp, SendOp};
@@ -204,6 +205,12 @@ impl Mode {
 #[doc(hidden)]
 pub struct Arm<'a>(&'a mut dyn SelectOp<Unparker>);
 
+impl fmt::Debug for Arm<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Arm").finish_non_exhaustive()
+    }
+}
+
 impl SelectOp<Unparker> for Arm<'_> {
     fn try_complete(&mut self) -> bool {
         self.0.try_complete()
@@ -226,6 +233,12 @@ pub struct RecvArm<'a, T, E> {
     error: fn() -> E,
 }
 
+impl<T, E> fmt::Debug for RecvArm<'_, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvArm").finish_non_exhaustive()
+    }
+}
+
 impl<T, E> RecvArm<'_, T, E> {
     /// The arm for the select loop.
     pub fn arm(&mut self) -> Arm<'_> {
@@ -246,6 +259,12 @@ impl<T, E> RecvArm<'_, T, E> {
 pub struct SendArm<'a, T, E> {
     op: SendOp<'a, T, Unparker>,
     error: fn(T) -> E,
+}
+
+impl<T, E> fmt::Debug for SendArm<'_, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendArm").finish_non_exhaustive()
+    }
 }
 
 impl<T, E> SendArm<'_, T, E> {
