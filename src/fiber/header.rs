@@ -572,3 +572,71 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
         "non-string panic payload"
     }
 }
+
+/// Unit-test support: fibers that never run, for the structures that hold
+/// fibers (timer heaps, queues).
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// An executor that is never asked to run anything: a test fiber is
+    /// never parked (`park` state EMPTY), so an unpark only leaves a token.
+    struct NoExec;
+
+    impl Executor for NoExec {
+        fn wake(&self, _: FiberRef) {
+            unreachable!("a test fiber is never parked");
+        }
+        fn unpark_worker_thread(&self, _: usize) {
+            unreachable!("a test fiber never waits in place");
+        }
+        fn run_cancelled(&self, _: &Header) -> bool {
+            false
+        }
+        fn stall_threshold(&self) -> Duration {
+            Duration::from_secs(1)
+        }
+        fn submit(&self, _: FiberRef, _: bool) -> bool {
+            false
+        }
+        fn alloc_stack(&self, _: Option<usize>) -> io::Result<FiberStack> {
+            Err(io::Error::other("test executor has no stacks"))
+        }
+        fn add_timer(&self, _: Instant, _: FiberRef) {}
+        fn cancel_timer(&self, _: &Header) {}
+        fn fiber_finished(&self) {}
+    }
+
+    /// A fiber header with no stack and no task, never started.
+    pub(crate) fn fiber() -> FiberRef {
+        Arc::new(Header {
+            id: FiberId::next(),
+            name: None,
+            park: ParkState::new(),
+            cancel: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            exec: Arc::new(NoExec),
+            home: AtomicUsize::new(NO_HOME),
+            reason: AtomicU8::new(WaitReason::Runnable as u8),
+            yielder: Cell::new(std::ptr::null()),
+            run: UnsafeCell::new(Run::Done),
+            timer: Cell::new(0),
+            nested: Cell::new(false),
+            valgrind_stack: Cell::new(0),
+            cancel_unwinding: Cell::new(false),
+            locals: UnsafeCell::new(Locals::default()),
+            overflow: UnsafeCell::new(OverflowInfo {
+                guard_lo: 0,
+                guard_hi: 0,
+                stack_size: 0,
+                id: 0,
+                name_ptr: std::ptr::null(),
+                name_len: 0,
+            }),
+            slot: AtomicUsize::new(usize::MAX),
+            ops: Cell::new(0),
+            #[cfg(debug_assertions)]
+            running_on: AtomicU64::new(0),
+        })
+    }
+}
