@@ -47,8 +47,7 @@ use std::time::{Duration, Instant};
 
 use crate::context;
 use crate::fiber::lock;
-use crate::park::WaitReason;
-use crate::park::{self, Completion};
+use crate::park::{self, Completion, WaitReason};
 
 /// Default cap on the number of pool threads.
 const DEFAULT_MAX_THREADS: usize = 512;

@@ -33,8 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::context;
-use crate::park::WaitReason;
-use crate::park::{self, Completion, Interrupted};
+use crate::park::{self, Completion, Interrupted, WaitReason};
 
 /// A handle to a fiber, like `std::thread::Thread`.
 #[derive(Clone)]

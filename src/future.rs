@@ -16,8 +16,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::park::WaitReason;
-use crate::park::{self, Completion};
+use crate::park::{self, Completion, WaitReason};
 
 /// The waker's shared state (module docs).
 struct Notify(Completion<()>);

@@ -61,8 +61,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::fiber::lock;
-use crate::park::WaitReason;
-use crate::park::{self, Unparker};
+use crate::park::{self, Unparker, WaitReason};
 use dispatch::Subscriber;
 
 pub use libc::{

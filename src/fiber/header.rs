@@ -3,7 +3,7 @@
 //! [`Suspend`], [`RunTask`], [`Executor`], [`FiberId`], [`Cancelled`], the
 //! fiber-local table). `context` and `park` read the header from here, so
 //! neither imports the public API in `fiber.rs`; this file imports only
-//! `stack`, `park::state`, `valgrind` and `diag`.
+//! `stack`, `park::state`, `park::reason`, `valgrind` and `diag`.
 //!
 //! A fiber is a corosensei coroutine on a `FiberStack` plus a `Header` owned
 //! by an `Arc` ([`FiberRef`]) that run queues, wait lists, timers, the home

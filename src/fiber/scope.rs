@@ -21,8 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use super::{current_executor, lock, Builder, Executor, Fiber, FiberRef, JoinHandle};
-use crate::park::WaitReason;
-use crate::park::{self, Completion};
+use crate::park::{self, Completion, WaitReason};
 
 struct ScopeData {
     running: AtomicUsize,

@@ -53,8 +53,7 @@ use mio::Token;
 use super::{TcpListener, TcpStream, ToSocketAddrs};
 use crate::context;
 use crate::fiber::{self, lock, FiberId};
-use crate::park::WaitReason;
-use crate::park::{self, Unparker};
+use crate::park::{self, Unparker, WaitReason};
 use crate::reactor::{Poller, ReadyHook};
 use crate::runtime::Handle;
 

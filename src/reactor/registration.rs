@@ -59,8 +59,7 @@ use std::time::Instant;
 use super::sys;
 use super::{current_poller, Direction, Poller, ScheduledIo};
 use crate::context;
-use crate::park::WaitReason;
-use crate::park::{self, Unparker};
+use crate::park::{self, Unparker, WaitReason};
 
 /// IO calls a fiber may make in a row without parking before it yields.
 pub(crate) const BUDGET: u32 = 128;

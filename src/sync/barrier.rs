@@ -12,8 +12,7 @@ use std::sync::Mutex as StdMutex;
 
 use super::waitq::{self, lock, Arc, WaitList};
 use super::{parker, unwind_cancelled, Waiter};
-use crate::park::Unparker;
-use crate::park::WaitReason;
+use crate::park::{Unparker, WaitReason};
 
 /// Lets a fixed number of fibers or threads wait for each other, like
 /// [`std::sync::Barrier`].

@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 use super::mutex::{starving, MutexGuard};
 use super::waitq::{self, lock, Arc, WaitList};
 use super::{cancel_requested, deadline_after, parker, unwind_cancelled, LockResult, Waiter};
-use crate::park::Unparker;
-use crate::park::WaitReason;
+use crate::park::{Unparker, WaitReason};
 
 /// Whether a timed wait on a [`Condvar`] timed out, like
 /// [`std::sync::WaitTimeoutResult`] (which cannot be built outside std).

@@ -78,8 +78,7 @@ pub mod __private {
 use std::time::{Duration, Instant};
 
 use crate::context;
-use crate::park::WaitReason;
-use crate::park::{self, Unparker};
+use crate::park::{self, Unparker, WaitReason};
 
 impl waitq::Wake for Unparker {
     #[inline]

@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 use super::chan::{self, Chan};
 use super::waitq::Arc;
 use super::{cancel_requested, deadline_after, parker, unwind_cancelled};
-use crate::park::Unparker;
-use crate::park::WaitReason;
+use crate::park::{Unparker, WaitReason};
 
 /// The channel core as used by the public handles.
 pub(super) type RawChan<T> = Chan<T, Unparker>;

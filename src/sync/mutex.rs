@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::raw_mutex::RawMutex;
 use super::{parker, unwind_cancelled, LockResult, TryLockError, TryLockResult};
-use crate::park::Unparker;
-use crate::park::WaitReason;
+use crate::park::{Unparker, WaitReason};
 
 /// A mutual exclusion lock usable from fibers and threads alike, like
 /// [`std::sync::Mutex`] (same API, same poisoning).

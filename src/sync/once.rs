@@ -24,8 +24,7 @@ use std::sync::Mutex as StdMutex;
 
 use super::waitq::{self, lock, Arc, WaitList};
 use super::{parker, unwind_cancelled, Waiter};
-use crate::park::Unparker;
-use crate::park::WaitReason;
+use crate::park::{Unparker, WaitReason};
 
 const INCOMPLETE: u8 = 0;
 const RUNNING: u8 = 1;

@@ -14,8 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::raw_rwlock::{Kind, RawRwLock};
 use super::{parker, unwind_cancelled, LockResult, TryLockError, TryLockResult};
-use crate::park::Unparker;
-use crate::park::WaitReason;
+use crate::park::{Unparker, WaitReason};
 
 /// A reader-writer lock usable from fibers and threads alike, like
 /// [`std::sync::RwLock`] (same API, same poisoning).

@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 use super::chan::{Outcome, RecvOp, SelectOp, SendOp};
 use super::waitq::Arc;
 use super::{cancel_requested, deadline_after, mpmc, mpsc, parker, unwind_cancelled, Waiter};
-use crate::park::Unparker;
-use crate::park::WaitReason;
+use crate::park::{Unparker, WaitReason};
 
 /// Selects from a set of channel operations, like crossbeam-channel's
 /// `select!`: waits until one of them can proceed, performs it, and runs its

@@ -26,8 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::waitq::{self, lock, Arc, WaitList};
 use super::{cancel_requested, deadline_after, parker, unwind_cancelled, Waiter};
-use crate::park::Unparker;
-use crate::park::WaitReason;
+use crate::park::{Unparker, WaitReason};
 
 const QUEUED: usize = 1;
 const PERMIT: usize = 2;

@@ -12,8 +12,7 @@ use std::sync::Mutex as StdMutex;
 
 use super::waitq::{self, lock, Arc, WaitList};
 use super::{parker, unwind_cancelled, Waiter};
-use crate::park::Unparker;
-use crate::park::WaitReason;
+use crate::park::{Unparker, WaitReason};
 
 /// Waits for a group of fibers or threads to finish, like crossbeam's
 /// `WaitGroup`: every clone is one participant, dropping a clone means
