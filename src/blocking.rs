@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use crate::context;
 use crate::fiber::lock;
-use crate::park::{self, Completion};
+use crate::park::{self, Completion, WaitReason};
 
 /// Default cap on the number of pool threads.
 const DEFAULT_MAX_THREADS: usize = 512;
@@ -187,12 +187,14 @@ pub fn set_max_blocking_threads(max: usize) -> io::Result<()> {
 
 /// Sets how long an idle pool thread waits for work before it exits
 /// (default 10 s). For tests of the pool itself.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn set_blocking_idle_timeout(timeout: Duration) {
     lock(&POOL.state).idle_timeout = timeout;
 }
 
 /// The number of live blocking-pool threads (busy or idle).
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn blocking_threads() -> usize {
     lock(&POOL.state).threads
@@ -247,7 +249,7 @@ where
     if let Err(job) = POOL.submit(job) {
         job();
     }
-    let result = match slot.wait(&"parked: unblock") {
+    let result = match slot.wait(WaitReason::Unblock) {
         Ok(result) => result,
         // Cancelled: the closure cannot be interrupted. Leave it running and
         // unwind now, unless its result arrived in the meantime.

@@ -16,7 +16,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::park::{self, Completion};
+use crate::park::{self, Completion, WaitReason};
 
 /// The waker's shared state (module docs).
 struct Notify(Completion<()>);
@@ -60,7 +60,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
-        if notify.0.wait(&"parked: future").is_err() {
+        if notify.0.wait(WaitReason::Future).is_err() {
             // Cancelled: unwinding drops the pinned future here, on this
             // fiber, before `join` on the fiber can return.
             park::unwind_cancelled();

@@ -24,14 +24,15 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use crate::park::WaitReason;
 use crate::reactor::{
     self as wait, can_park, io_loop, sys, Direction, IoCall, Registration, ScheduledIo,
 };
 
-const READABLE: &&str = &"parked: fd readable";
-const WRITABLE: &&str = &"parked: fd writable";
-const ASYNC_READ: &&str = &"parked: async read";
-const ASYNC_WRITE: &&str = &"parked: async write";
+const READABLE: WaitReason = WaitReason::FdReadable;
+const WRITABLE: WaitReason = WaitReason::FdWritable;
+const ASYNC_READ: WaitReason = WaitReason::AsyncRead;
+const ASYNC_WRITE: WaitReason = WaitReason::AsyncWrite;
 
 /// Parks the calling fiber (or blocks the calling thread) until `fd` is
 /// readable — data, EOF, a hang-up or an error count as readable — or
@@ -369,7 +370,8 @@ where
 /// Test hook (not part of the API): runs `hook` in every IO wait on the
 /// calling thread — on a fiber, on every fiber of its worker — after the
 /// waiter is published and before the fiber parks. `None` removes it.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn __set_before_park_hook(hook: Option<fn()>) {
-    wait::set_before_park_hook(hook);
+    crate::context::set_before_park_hook(hook);
 }

@@ -222,43 +222,61 @@
 //!   syscall first and parks only on `WouldBlock`. Timers live in a
 //!   per-worker heap.
 //!
-//! The design document (`DESIGN.md`) and the reliability table
-//! (`RELIABILITY.md`) in the repository's shared folder go into detail.
-#![warn(missing_docs)]
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+//! In the repository, `docs/ARCHITECTURE.md` goes into detail (the layers,
+//! what each file does, the protocols), and `docs/RELIABILITY.md` lists
+//! every failure mode threadlet guards against with the tests that prove
+//! each.
 
-// Layers, lowest first; a module only uses the ones above it in this list.
-mod blocking;
-mod context;
+// The layers, lowest first: a file uses only files of the layers before it
+// (docs/ARCHITECTURE.md has the per-file table).
+// Leaves: diagnostics output, valgrind client requests, fiber stacks.
 mod diag;
+mod stack;
+mod valgrind;
+
+// The fiber core interleaves file by file: park/state.rs and park/reason.rs,
+// then fiber/header.rs, then context.rs (per-thread state), then park.rs and
+// park/completion.rs, then fiber.rs and the rest of fiber/.
+mod context;
+
+mod park;
+
 pub mod fiber;
+
+// Built on parking: block_on, the sync primitives, sleep/timeout and timers,
+// the blocking pool and what uses it, signals, std::thread's names.
+mod blocking;
 pub mod fs;
 mod future;
-pub mod io;
-pub mod net;
-mod park;
-mod reactor;
-pub mod runtime;
-mod scheduler;
 pub mod signal;
-mod stack;
 pub mod sync;
 pub mod thread;
 pub mod time;
-mod valgrind;
-// The syscall hooks (feature `hook`, glibc Linux): the highest layer.
+
+// The IO driver (per-worker pollers), then the scheduler (workers, monitor).
+mod reactor;
+
+mod scheduler;
+
+// Fiber-aware IO over the reactor, then the syscall hooks over both.
+pub mod io;
+pub mod net;
+
 #[cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]
+#[allow(unreachable_pub)] // the interposed libc symbols are `pub extern "C"`: public to the linker
 mod hook;
+
+// The runtime: builder, handle, stats, dump. (net/serve.rs is the one file
+// above it: it spawns handlers through a runtime handle.)
+pub mod runtime;
 
 #[doc = include_str!("../docs/migration.md")]
 pub mod migration {}
 
-pub use fiber::{spawn, yield_now, JoinHandle};
-pub use runtime::{run, Runtime};
-
-// re-exports: net/io (helper-net edits this line only)
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub use blocking::{blocking_threads, set_blocking_idle_timeout};
 pub use blocking::{set_max_blocking_threads, unblock};
-pub use future::block_on; // re-exports: blocking/fs/future (helper-blocking edits this line only)
+pub use fiber::{spawn, yield_now, JoinHandle};
+pub use future::block_on;
+pub use runtime::{run, Runtime};

@@ -108,18 +108,17 @@
 //! sibling's. No wait loop does that.
 
 mod completion;
+pub(crate) mod reason;
 pub(crate) mod state;
 
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::context;
-use crate::fiber::{Cancelled, FiberRef, Header, Suspend};
+use crate::fiber::header::{Cancelled, FiberRef, Header, Suspend};
 pub(crate) use completion::{Completion, Interrupted};
+pub(crate) use reason::WaitReason;
 use state::Wake;
-
-/// Reason shown by `runtime::dump` for a fiber parked by `fiber::park`.
-pub(crate) const PARKED: &&str = &"parked";
 
 /// A handle that wakes one waiting fiber or thread.
 #[derive(Clone, Debug)]
@@ -157,27 +156,36 @@ impl Unparker {
     }
 }
 
+impl Header {
+    /// Requests cancellation and wakes the fiber so it notices (the cancel
+    /// flag lives in the header; the wake is this layer's).
+    pub(crate) fn request_cancel(self: &FiberRef) {
+        self.request_cancel_quiet();
+        unpark_fiber(self);
+    }
+}
+
 /// Wakes a fiber: schedules it if parked, else leaves a token.
 pub(crate) fn unpark_fiber(fiber: &FiberRef) {
-    match fiber.park.unpark() {
+    match fiber.park_state().unpark() {
         Wake::Token => {}
-        Wake::Schedule => fiber.exec.wake(fiber.clone()),
-        Wake::Thread => fiber.exec.unpark_worker_thread(fiber.home()),
+        Wake::Schedule => fiber.exec().wake(fiber.clone()),
+        Wake::Thread => fiber.exec().unpark_worker_thread(fiber.home()),
     }
 }
 
 /// Parks the caller until it is unparked (or spuriously). `reason` is what
 /// `runtime::dump` shows meanwhile, e.g. `&"mutex lock"`.
-pub(crate) fn park(reason: &'static &'static str) {
+pub(crate) fn park(reason: WaitReason) {
     park_until(None, reason)
 }
 
 /// Parks the caller until it is unparked, `deadline` passes, or spuriously.
-pub(crate) fn park_until(deadline: Option<Instant>, reason: &'static &'static str) {
+pub(crate) fn park_until(deadline: Option<Instant>, reason: WaitReason) {
     park_inner(deadline, reason, true)
 }
 
-fn park_inner(deadline: Option<Instant>, reason: &'static &'static str, cancellable: bool) {
+fn park_inner(deadline: Option<Instant>, reason: WaitReason, cancellable: bool) {
     let ptr = context::current_fiber_ptr();
     if ptr.is_null() {
         park_thread(deadline);
@@ -190,19 +198,20 @@ fn park_inner(deadline: Option<Instant>, reason: &'static &'static str, cancella
         park_in_place(fiber, deadline, reason);
         return;
     }
-    if (cancellable && fiber.is_cancelled()) || fiber.park.take_token() {
+    if (cancellable && fiber.is_cancelled()) || fiber.park_state().take_token() {
         return;
     }
     if let Some(deadline) = deadline {
         if deadline <= Instant::now() {
             return;
         }
-        fiber.exec.add_timer(deadline, fiber);
+        let me = context::current_fiber().expect("the current fiber is set (checked above)");
+        fiber.exec().add_timer(deadline, me);
     }
     fiber.set_reason(reason);
     fiber.suspend(Suspend::Park);
     if deadline.is_some() {
-        fiber.exec.cancel_timer(fiber);
+        fiber.exec().cancel_timer(fiber);
     }
 }
 
@@ -227,21 +236,21 @@ const IN_PLACE_SLICE: Duration = Duration::from_millis(10);
 /// slices: between them it runs the worker's runnable cancelled fibers
 /// nested (they may hold what it waits for), and once the wait passes the
 /// stall threshold it is reported (module docs, "Unwinding").
-fn park_in_place(fiber: &Header, deadline: Option<Instant>, reason: &'static &'static str) {
-    if !fiber.park.park_in_place() {
+fn park_in_place(fiber: &Header, deadline: Option<Instant>, reason: WaitReason) {
+    if !fiber.park_state().park_in_place() {
         return;
     }
     fiber.set_reason(reason);
     let since = Instant::now();
-    let report_at = since + fiber.exec.stall_threshold();
+    let report_at = since + fiber.exec().stall_threshold();
     let mut reported = false;
-    while fiber.park.is_parked_in_place() {
-        if fiber.exec.run_cancelled(fiber) {
+    while fiber.park_state().is_parked_in_place() {
+        if fiber.exec().run_cancelled(fiber) {
             continue;
         }
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
-            fiber.park.cancel_in_place();
+            fiber.park_state().cancel_in_place();
             return;
         }
         if !reported && now >= report_at {
@@ -255,7 +264,7 @@ fn park_in_place(fiber: &Header, deadline: Option<Instant>, reason: &'static &'s
         if !reported {
             until = until.min(report_at);
         }
-        if fiber.park.is_parked_in_place() {
+        if fiber.park_state().is_parked_in_place() {
             thread::park_timeout(until.saturating_duration_since(now));
         }
     }
@@ -269,8 +278,8 @@ pub(crate) fn cancelled() -> bool {
 
 /// A destructor of an unwinding fiber has blocked its worker past the stall
 /// threshold: say who, for what, and why nothing else can run.
-fn report_stuck(fiber: &Header, reason: &str, waited: Duration) {
-    let reason = reason.strip_prefix("parked: ").unwrap_or(reason);
+fn report_stuck(fiber: &Header, reason: WaitReason, waited: Duration) {
+    let reason = reason.what();
     crate::diag::warn(format_args!(
         "threadlet: fiber '{}' (id {}) is unwinding (a panic or a cancellation) and a \
          destructor has waited {} ms for {reason}. An unwinding fiber cannot switch stacks \

@@ -243,10 +243,15 @@ pub struct Handle {
 impl Handle {
     /// The runtime of the calling fiber, if any.
     pub fn try_current() -> Option<Handle> {
-        crate::context::with_current_fiber(|f| {
-            let exec = f?.exec.clone();
-            let shared: Arc<Shared> = arc_downcast(exec)?;
-            Some(Handle { shared })
+        // A fiber never changes thread once started, and a worker thread
+        // runs only its own runtime's fibers: the worker this fiber runs on
+        // belongs to the fiber's runtime.
+        if crate::context::current_fiber_ptr().is_null() {
+            return None;
+        }
+        let local = scheduler::Local::current()?;
+        Some(Handle {
+            shared: local.shared.clone(),
         })
     }
 
@@ -327,7 +332,7 @@ impl Handle {
                 // Parked first: a fiber blocking its worker in place while it
                 // unwinds is both "running" and waiting; say for what.
                 state: if fiber.is_parked() {
-                    fiber.reason().to_owned()
+                    fiber.reason().as_str().to_owned()
                 } else if running {
                     "running".to_owned()
                 } else {
@@ -341,18 +346,6 @@ impl Handle {
     /// The runtime's reactor (for net/io registration).
     pub(crate) fn reactor(&self) -> &crate::reactor::Reactor {
         &self.shared.reactor
-    }
-}
-
-fn arc_downcast(exec: Arc<dyn Executor>) -> Option<Arc<Shared>> {
-    if exec.as_any().is::<Shared>() {
-        let raw = Arc::into_raw(exec) as *const Shared;
-        // SAFETY: the value behind the Arc is a `Shared` (checked just
-        // above), so the data pointer of the fat pointer is a valid
-        // `*const Shared` from the same allocation and count.
-        Some(unsafe { Arc::from_raw(raw) })
-    } else {
-        None
     }
 }
 

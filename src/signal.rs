@@ -61,7 +61,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::fiber::lock;
-use crate::park::{self, Unparker};
+use crate::park::{self, Unparker, WaitReason};
 use dispatch::Subscriber;
 
 pub use libc::{
@@ -155,7 +155,7 @@ impl Signals {
                 }
                 st.waiters.push((id, Unparker::current()));
             }
-            park::park_until(deadline, &"parked: signal wait");
+            park::park_until(deadline, WaitReason::Signal);
             lock(&self.sub.state).waiters.retain(|(w, _)| *w != id);
             park::check_cancel();
         }

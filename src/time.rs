@@ -32,7 +32,7 @@ struct Entry {
 
 impl Entry {
     fn is_live(&self) -> bool {
-        self.fiber.timer.get() == self.seq
+        self.fiber.timer_seq() == self.seq
     }
 }
 
@@ -67,7 +67,7 @@ impl Timers {
     pub(crate) fn add(&mut self, deadline: Instant, fiber: FiberRef) {
         self.cancel(&fiber);
         self.next_seq += 1;
-        fiber.timer.set(self.next_seq);
+        fiber.set_timer_seq(self.next_seq);
         self.heap.push(Entry {
             deadline,
             seq: self.next_seq,
@@ -77,10 +77,10 @@ impl Timers {
 
     /// Disarms `fiber`'s timer if it is still armed.
     pub(crate) fn cancel(&mut self, fiber: &Header) {
-        if fiber.timer.get() == 0 {
+        if fiber.timer_seq() == 0 {
             return;
         }
-        fiber.timer.set(0);
+        fiber.set_timer_seq(0);
         self.stale += 1;
         if self.stale > 64 && self.stale * 2 > self.heap.len() {
             let live: Vec<Entry> = std::mem::take(&mut self.heap)
@@ -114,7 +114,7 @@ impl Timers {
             }
             let entry = self.heap.pop().expect("peeked");
             if entry.is_live() {
-                entry.fiber.timer.set(0);
+                entry.fiber.set_timer_seq(0);
                 park::unpark_fiber(&entry.fiber);
                 fired += 1;
             } else {
@@ -200,5 +200,107 @@ where
     match result {
         Ok(value) => Ok(value),
         Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::fiber::header::test_support;
+    use crate::fiber::FiberRef;
+    use crate::time::Timers;
+
+    /// Did a timer fire for `f` since the last check? (Firing unparks it; a
+    /// test fiber is never parked, so the wake is left as its park token.)
+    fn fired(f: &FiberRef) -> bool {
+        f.park_state().take_token()
+    }
+
+    #[test]
+    fn fires_in_deadline_order_and_only_when_due() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let (a, b, c) = (
+            test_support::fiber(),
+            test_support::fiber(),
+            test_support::fiber(),
+        );
+        let mut timers = Timers::default();
+        timers.add(at(30), c.clone());
+        timers.add(at(10), a.clone());
+        timers.add(at(20), b.clone());
+        assert_eq!(timers.next_deadline(), Some(at(10)));
+        assert_eq!(timers.fire(at(5)), 0);
+        assert!(!fired(&a) && !fired(&b) && !fired(&c));
+        assert_eq!(timers.fire(at(20)), 2);
+        assert!(fired(&a) && fired(&b) && !fired(&c));
+        assert_eq!((a.timer_seq(), b.timer_seq()), (0, 0));
+        assert_eq!(timers.next_deadline(), Some(at(30)));
+        assert_eq!(timers.fire(at(30)), 1);
+        assert!(fired(&c));
+        assert_eq!(timers.next_deadline(), None);
+        assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_timer_never_fires() {
+        let t0 = Instant::now();
+        let f = test_support::fiber();
+        let mut timers = Timers::default();
+        timers.add(t0 + Duration::from_millis(10), f.clone());
+        timers.cancel(&f);
+        assert_eq!(f.timer_seq(), 0);
+        assert_eq!(timers.fire(t0 + Duration::from_secs(1)), 0);
+        assert!(!fired(&f));
+        assert_eq!(timers.next_deadline(), None);
+        assert!(timers.is_empty());
+        // Cancelling a disarmed timer is a no-op.
+        timers.cancel(&f);
+        assert_eq!(timers.stale, 0);
+    }
+
+    #[test]
+    fn re_arming_replaces_the_armed_timer() {
+        let t0 = Instant::now();
+        let f = test_support::fiber();
+        let mut timers = Timers::default();
+        timers.add(t0 + Duration::from_millis(10), f.clone());
+        timers.add(t0 + Duration::from_millis(50), f.clone());
+        // The first entry is stale: neither the deadline nor a fire sees it.
+        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_millis(50)));
+        assert_eq!(timers.fire(t0 + Duration::from_millis(20)), 0);
+        assert!(!fired(&f));
+        assert_eq!(timers.fire(t0 + Duration::from_millis(50)), 1);
+        assert!(fired(&f));
+    }
+
+    #[test]
+    fn stale_entries_are_compacted_once_they_outnumber_the_live_ones() {
+        let t0 = Instant::now();
+        let fibers: Vec<FiberRef> = (0..200).map(|_| test_support::fiber()).collect();
+        let mut timers = Timers::default();
+        for (i, f) in fibers.iter().enumerate() {
+            timers.add(t0 + Duration::from_millis(i as u64 + 1), f.clone());
+        }
+        // Cancel the first 150 (the earliest): once stale entries pass 64
+        // and half the heap, the heap is rebuilt from the live ones only.
+        for f in &fibers[..150] {
+            timers.cancel(f);
+        }
+        assert!(
+            timers.heap.len() < 200,
+            "no compaction: {} entries for 50 live timers",
+            timers.heap.len()
+        );
+        assert_eq!(timers.heap.len() - timers.stale, 50);
+        assert_eq!(
+            timers.next_deadline(),
+            Some(t0 + Duration::from_millis(151))
+        );
+        assert_eq!(timers.fire(t0 + Duration::from_secs(1)), 50);
+        assert!(fibers[150..].iter().all(fired));
+        assert!(fibers[..150].iter().all(|f| !fired(f)));
+        assert!(timers.is_empty());
     }
 }

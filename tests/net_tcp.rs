@@ -358,13 +358,13 @@ mod fiber_sync {
 
     /// A one-shot gate.
     #[derive(Default)]
-    pub struct Gate {
+    pub(crate) struct Gate {
         open: AtomicBool,
         waiters: Mutex<Vec<threadlet::fiber::Fiber>>,
     }
 
     impl Gate {
-        pub fn wait(&self) {
+        pub(crate) fn wait(&self) {
             loop {
                 self.waiters
                     .lock()
@@ -377,7 +377,7 @@ mod fiber_sync {
             }
         }
 
-        pub fn open(&self) {
+        pub(crate) fn open(&self) {
             self.open.store(true, Ordering::SeqCst);
             for f in self.waiters.lock().unwrap().drain(..) {
                 f.unpark();
@@ -386,26 +386,26 @@ mod fiber_sync {
     }
 
     /// Counts down to zero; one fiber waits for zero.
-    pub struct Latch {
+    pub(crate) struct Latch {
         left: AtomicUsize,
         gate: Gate,
     }
 
     impl Latch {
-        pub fn new(n: usize) -> Latch {
+        pub(crate) fn new(n: usize) -> Latch {
             Latch {
                 left: AtomicUsize::new(n),
                 gate: Gate::default(),
             }
         }
 
-        pub fn count_down(&self) {
+        pub(crate) fn count_down(&self) {
             if self.left.fetch_sub(1, Ordering::SeqCst) == 1 {
                 self.gate.open();
             }
         }
 
-        pub fn wait(&self) {
+        pub(crate) fn wait(&self) {
             self.gate.wait();
         }
     }

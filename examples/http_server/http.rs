@@ -23,13 +23,13 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 /// Largest request head (request line and headers).
-pub const MAX_HEAD: usize = 8 * 1024;
+pub(crate) const MAX_HEAD: usize = 8 * 1024;
 /// Most header lines.
-pub const MAX_HEADERS: usize = 64;
+pub(crate) const MAX_HEADERS: usize = 64;
 /// Largest request body.
-pub const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 /// Longest pause `/slow?ms=N` grants.
-pub const MAX_SLOW_MS: u64 = 10_000;
+pub(crate) const MAX_SLOW_MS: u64 = 10_000;
 
 const HELLO: &str = "Hello, world!\n";
 
@@ -53,7 +53,7 @@ struct Request {
 
 /// What the connection loop does next.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Write `out` (if not empty), then read into [`Conn::spare`].
     Read,
     /// Write `out`, sleep this long, then step again.
@@ -65,7 +65,7 @@ pub enum Step {
 /// How long a connection may stay silent between requests, and how long one
 /// request may take to arrive.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Longest silence between requests (keep-alive timeout).
     pub idle: Duration,
     /// Longest time from a request's first byte to its last.
@@ -82,7 +82,7 @@ impl Default for Limits {
 }
 
 /// One connection's state.
-pub struct Conn {
+pub(crate) struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -106,7 +106,7 @@ enum Parsed {
 
 impl Conn {
     /// A connection with nothing read yet.
-    pub fn new() -> Conn {
+    pub(crate) fn new() -> Conn {
         Conn {
             buf: vec![0; 4096],
             start: 0,
@@ -119,7 +119,7 @@ impl Conn {
 
     /// Where the next read goes; never empty while [`Conn::step`] says
     /// `Read` (the buffer grows up to a head plus a body).
-    pub fn spare(&mut self) -> &mut [u8] {
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
         if self.end == self.buf.len() {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -134,12 +134,12 @@ impl Conn {
     }
 
     /// Takes note of `n` bytes read into [`Conn::spare`].
-    pub fn received(&mut self, n: usize) {
+    pub(crate) fn received(&mut self, n: usize) {
         self.end += n;
     }
 
     /// Answers what can be answered now; see the module docs.
-    pub fn step(&mut self) -> Step {
+    pub(crate) fn step(&mut self) -> Step {
         if let Some(req) = self.slept.take() {
             respond(&req, &mut self.out);
             if !req.keep_alive {
@@ -180,7 +180,7 @@ impl Conn {
 
     /// How long the next read may wait; `None` once an incomplete request
     /// has used up `limits.request`.
-    pub fn read_timeout(&self, limits: &Limits) -> Option<Duration> {
+    pub(crate) fn read_timeout(&self, limits: &Limits) -> Option<Duration> {
         match self.partial_since {
             None => Some(limits.idle),
             Some(t) => limits
@@ -349,12 +349,12 @@ fn error_response(status: u16, out: &mut Vec<u8>) {
 #[path = "../support/socket.rs"]
 mod socket;
 use socket::linger;
-pub use socket::Socket;
+pub(crate) use socket::Socket;
 
 /// Serves one connection until the client closes it, sends a bad request,
 /// times out, or the read side is shut down (a graceful stop); responses to
 /// the requests already read are written first. `sleep` is the runtime's.
-pub fn serve_blocking<S>(stream: &S, limits: Limits, sleep: fn(Duration)) -> io::Result<()>
+pub(crate) fn serve_blocking<S>(stream: &S, limits: Limits, sleep: fn(Duration)) -> io::Result<()>
 where
     S: Socket,
     for<'a> &'a S: Read + Write,

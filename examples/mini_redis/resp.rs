@@ -26,22 +26,22 @@ use std::fmt;
 use std::ops::Range;
 
 /// Longest inline command or header line.
-pub const MAX_INLINE: usize = 64 * 1024;
+pub(crate) const MAX_INLINE: usize = 64 * 1024;
 /// Most arguments in one command.
-pub const MAX_ARGS: usize = 1024 * 1024;
+pub(crate) const MAX_ARGS: usize = 1024 * 1024;
 /// Largest bulk argument.
-pub const MAX_BULK: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BULK: usize = 4 * 1024 * 1024;
 /// Largest whole command.
-pub const MAX_REQUEST: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_REQUEST: usize = 8 * 1024 * 1024;
 /// Largest reply to one command.
-pub const MAX_REPLY: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_REPLY: usize = 16 * 1024 * 1024;
 /// Replies buffered before the session has them written.
-pub const OUT_BATCH: usize = 1024 * 1024;
+pub(crate) const OUT_BATCH: usize = 1024 * 1024;
 
 /// Input that is not RESP; the connection answers `-ERR Protocol error: …`
 /// and closes, as Redis does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProtocolError(pub &'static str);
+pub(crate) struct ProtocolError(pub &'static str);
 
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -53,7 +53,7 @@ impl fmt::Display for ProtocolError {
 /// took `n` bytes and `args` holds its arguments as ranges of `buf` (an
 /// empty `args` is an empty line, to be skipped). `Ok(None)`: incomplete,
 /// read more.
-pub fn parse_command(
+pub(crate) fn parse_command(
     buf: &[u8],
     args: &mut Vec<Range<usize>>,
 ) -> Result<Option<usize>, ProtocolError> {
@@ -152,7 +152,7 @@ fn parse_inline(buf: &[u8], args: &mut Vec<Range<usize>>) -> Result<Option<usize
 }
 
 /// A strict decimal `i64`: optional `-`, digits only, no overflow.
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
+pub(crate) fn parse_i64(s: &[u8]) -> Option<i64> {
     let (neg, digits) = match s {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, s),
@@ -176,7 +176,7 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 }
 
 /// Appends the decimal digits of `v`.
-pub fn push_int(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn push_int(out: &mut Vec<u8>, v: i64) {
     let mut digits = [0u8; 20];
     let mut n = v.unsigned_abs();
     let mut i = digits.len();
@@ -195,14 +195,14 @@ pub fn push_int(out: &mut Vec<u8>, v: i64) {
 }
 
 /// `+<s>\r\n`
-pub fn simple(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn simple(out: &mut Vec<u8>, s: &str) {
     out.push(b'+');
     out.extend_from_slice(s.as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
 /// `-<msg>\r\n`; line breaks in `msg` become spaces, so a reply stays one line.
-pub fn error(out: &mut Vec<u8>, msg: &str) {
+pub(crate) fn error(out: &mut Vec<u8>, msg: &str) {
     out.push(b'-');
     out.extend(
         msg.bytes()
@@ -212,14 +212,14 @@ pub fn error(out: &mut Vec<u8>, msg: &str) {
 }
 
 /// `:<v>\r\n`
-pub fn integer(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn integer(out: &mut Vec<u8>, v: i64) {
     out.push(b':');
     push_int(out, v);
     out.extend_from_slice(b"\r\n");
 }
 
 /// `$<len>\r\n<data>\r\n`
-pub fn bulk(out: &mut Vec<u8>, data: &[u8]) {
+pub(crate) fn bulk(out: &mut Vec<u8>, data: &[u8]) {
     out.push(b'$');
     push_int(out, data.len() as i64);
     out.extend_from_slice(b"\r\n");
@@ -228,12 +228,12 @@ pub fn bulk(out: &mut Vec<u8>, data: &[u8]) {
 }
 
 /// The null bulk `$-1\r\n` (a missing key).
-pub fn null(out: &mut Vec<u8>) {
+pub(crate) fn null(out: &mut Vec<u8>) {
     out.extend_from_slice(b"$-1\r\n");
 }
 
 /// `*<n>\r\n`, to be followed by `n` replies.
-pub fn array(out: &mut Vec<u8>, n: usize) {
+pub(crate) fn array(out: &mut Vec<u8>, n: usize) {
     out.push(b'*');
     push_int(out, n as i64);
     out.extend_from_slice(b"\r\n");

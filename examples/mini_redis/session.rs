@@ -21,7 +21,7 @@ use super::store::{Flow, Store};
 /// How long a connection may stay silent, and how long one command may take
 /// to arrive.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Longest silence between commands.
     pub idle: Duration,
     /// Longest time from the first byte of a command to its last.
@@ -40,7 +40,7 @@ impl Default for Limits {
 const FIRST_BUF: usize = 8 * 1024;
 
 /// The state of one connection between reads.
-pub struct Session {
+pub(crate) struct Session {
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -61,7 +61,7 @@ impl Default for Session {
 
 impl Session {
     /// A connection with nothing read yet.
-    pub fn new() -> Session {
+    pub(crate) fn new() -> Session {
         Session {
             buf: vec![0; FIRST_BUF],
             start: 0,
@@ -76,7 +76,7 @@ impl Session {
     /// Where the next read goes. Never empty: the buffer grows (up to
     /// [`MAX_REQUEST`], which `received` enforces) while a command is
     /// incomplete.
-    pub fn spare(&mut self) -> &mut [u8] {
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
         if self.end == self.buf.len() {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -94,7 +94,7 @@ impl Session {
     /// appending their replies to `out` (up to about [`OUT_BATCH`] bytes:
     /// see [`Session::more`]). `Flow::Close` after a protocol error (its
     /// `-ERR` reply is in `out`) or `QUIT`.
-    pub fn received(&mut self, n: usize, store: &Store) -> Flow {
+    pub(crate) fn received(&mut self, n: usize, store: &Store) -> Flow {
         self.end += n;
         self.more = false;
         loop {
@@ -135,7 +135,7 @@ impl Session {
 
     /// How long the next read may wait, or `None` once an incomplete command
     /// has used up `limits.request`.
-    pub fn read_timeout(&self, limits: &Limits) -> Option<Duration> {
+    pub(crate) fn read_timeout(&self, limits: &Limits) -> Option<Duration> {
         match self.partial_since {
             None => Some(limits.idle),
             Some(t) => limits
@@ -150,12 +150,12 @@ impl Session {
 #[path = "../support/socket.rs"]
 mod socket;
 use socket::linger;
-pub use socket::Socket;
+pub(crate) use socket::Socket;
 
 /// Serves one connection until the client closes it, sends bad input,
 /// times out, or the read side is shut down (a graceful stop): in every case
 /// the replies to the commands already read are written first.
-pub fn serve_blocking<S>(stream: &S, store: &Store, limits: Limits) -> io::Result<()>
+pub(crate) fn serve_blocking<S>(stream: &S, store: &Store, limits: Limits) -> io::Result<()>
 where
     S: Socket,
     for<'a> &'a S: Read + Write,

@@ -24,7 +24,7 @@ use super::resp;
 use super::Mutex;
 
 /// Number of shards (a power of two).
-pub const SHARDS: usize = 64;
+pub(crate) const SHARDS: usize = 64;
 
 struct Entry {
     value: Vec<u8>,
@@ -71,7 +71,7 @@ impl Shard {
 
 /// What the connection does after a command.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     /// Go on reading commands.
     Continue,
     /// Close after writing the replies so far (`QUIT`).
@@ -79,7 +79,7 @@ pub enum Flow {
 }
 
 /// The whole key space.
-pub struct Store {
+pub(crate) struct Store {
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
 }
@@ -107,7 +107,7 @@ const SYNTAX: &str = "ERR syntax error";
 
 impl Store {
     /// An empty store.
-    pub fn new() -> Store {
+    pub(crate) fn new() -> Store {
         Store {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
@@ -120,7 +120,7 @@ impl Store {
     }
 
     /// Removes expired keys whose deadline is before `now`; returns how many.
-    pub fn sweep(&self, now: Instant) -> usize {
+    pub(crate) fn sweep(&self, now: Instant) -> usize {
         let mut removed = 0;
         for m in self.shards.iter() {
             let mut shard = lock(m);
@@ -139,13 +139,13 @@ impl Store {
     }
 
     /// Number of keys, counting expired ones not yet swept (as Redis does).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|m| lock(m).map.len()).sum()
     }
 
     /// Runs the command whose arguments are `args` (ranges of `buf`) and
     /// appends its reply to `out`.
-    pub fn execute(&self, buf: &[u8], args: &[Range<usize>], out: &mut Vec<u8>) -> Flow {
+    pub(crate) fn execute(&self, buf: &[u8], args: &[Range<usize>], out: &mut Vec<u8>) -> Flow {
         let arg = |i: usize| &buf[args[i].clone()];
         let name = arg(0);
         let n = args.len();

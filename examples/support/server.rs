@@ -27,30 +27,30 @@ use threadlet::signal::{Signals, SIGINT, SIGTERM};
 use threadlet::sync::{Condvar, Mutex};
 
 /// How long a graceful stop waits for open connections to finish.
-pub const GRACE: Duration = Duration::from_secs(10);
+pub(crate) const GRACE: Duration = Duration::from_secs(10);
 
 /// A running accept loop. This is the one place that accepts; swapping it
 /// for `threadlet::net::serve` changes only [`listen`].
-pub struct Listening {
+pub(crate) struct Listening {
     addr: SocketAddr,
     acceptor: threadlet::JoinHandle<()>,
 }
 
 impl Listening {
     /// The bound address (the real port when asked for port 0).
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Stops accepting: the listener is closed when this returns.
-    pub fn shutdown(self) {
+    pub(crate) fn shutdown(self) {
         self.acceptor.cancel();
         let _ = self.acceptor.join();
     }
 }
 
 /// Binds `addr` and runs `handler` on a fresh fiber for every connection.
-pub fn listen<H>(addr: &str, handler: H) -> io::Result<Listening>
+pub(crate) fn listen<H>(addr: &str, handler: H) -> io::Result<Listening>
 where
     H: Fn(TcpStream) + Send + Sync + 'static,
 {
@@ -73,7 +73,7 @@ where
 }
 
 /// Prints the one line scripts and tests wait for.
-pub fn announce(addr: SocketAddr) {
+pub(crate) fn announce(addr: SocketAddr) {
     let mut out = io::stdout().lock();
     let _ = writeln!(out, "listening on {addr}");
     let _ = out.flush();
@@ -88,13 +88,13 @@ struct Open {
 
 /// The open connections, for a graceful stop.
 #[derive(Default)]
-pub struct Connections {
+pub(crate) struct Connections {
     open: Mutex<Open>,
     emptied: Condvar,
 }
 
 /// A registered connection; dropping it unregisters it.
-pub struct Registered<'a> {
+pub(crate) struct Registered<'a> {
     conns: &'a Connections,
     id: u64,
     /// The connection.
@@ -114,7 +114,7 @@ impl Drop for Registered<'_> {
 impl Connections {
     /// Lists `stream` as open; `None` (and the stream closed) once a stop
     /// has begun.
-    pub fn register(&self, stream: TcpStream) -> Option<Registered<'_>> {
+    pub(crate) fn register(&self, stream: TcpStream) -> Option<Registered<'_>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if open.stopping {
             return None;
@@ -132,7 +132,7 @@ impl Connections {
 
     /// Steps 2 and 3 of the stop; returns how many connections were still
     /// open after [`GRACE`].
-    pub fn drain(&self) -> usize {
+    pub(crate) fn drain(&self) -> usize {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.stopping = true;
         for s in open.streams.values() {
@@ -149,7 +149,7 @@ impl Connections {
 /// Waits for SIGINT or SIGTERM, then stops gracefully (see the module docs).
 /// `signals` must have been created before the server started, so that a
 /// signal sent as soon as `listening on` appears is not missed.
-pub fn stop_on_signal(signals: Signals, server: Listening, conns: &Connections) {
+pub(crate) fn stop_on_signal(signals: Signals, server: Listening, conns: &Connections) {
     let sig = signals.wait().unwrap_or(SIGTERM);
     let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
     eprintln!("{name}: no longer accepting, finishing open connections");
@@ -161,6 +161,6 @@ pub fn stop_on_signal(signals: Signals, server: Listening, conns: &Connections) 
 }
 
 /// SIGINT and SIGTERM, caught from now on.
-pub fn catch_stop_signals() -> io::Result<Signals> {
+pub(crate) fn catch_stop_signals() -> io::Result<Signals> {
     Signals::new(&[SIGINT, SIGTERM])
 }

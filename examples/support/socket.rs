@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 /// A stream whose reads can time out and whose write side can be shut.
-pub trait Socket {
+pub(crate) trait Socket {
     /// As `TcpStream::set_read_timeout`.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// As `TcpStream::shutdown(Shutdown::Write)`.
@@ -23,7 +23,7 @@ const LINGER_BYTES: usize = 64 << 20;
 /// `-ERR` reply (and fails a client still writing the rest of an oversized
 /// request). So: send FIN, then read and discard what the client still sends,
 /// until it closes, for at most `LINGER_TIME` and `LINGER_BYTES`.
-pub fn linger<S>(stream: &S) -> io::Result<()>
+pub(super) fn linger<S>(stream: &S) -> io::Result<()>
 where
     S: Socket,
     for<'a> &'a S: Read,

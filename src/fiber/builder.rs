@@ -5,17 +5,11 @@
 use std::cell::{Cell, UnsafeCell};
 use std::io;
 use std::mem::ManuallyDrop;
-#[cfg(debug_assertions)]
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::{
-    local, BodyCell, Executor, Fiber, FiberId, Header, JoinHandle, Run, RunTask, Task, NO_HOME,
-};
+use super::{BodyCell, Executor, Fiber, FiberId, Header, JoinHandle, Task};
 use crate::context;
-use crate::park::{state::ParkState, Completion};
-use crate::stack::OverflowInfo;
+use crate::park::Completion;
 
 /// Configures a new fiber, like `std::thread::Builder`.
 #[derive(Debug, Default)]
@@ -98,42 +92,7 @@ impl Builder {
         T: 'static,
     {
         let stack = exec.alloc_stack(self.stack_size)?;
-        let (guard_lo, guard_hi) = stack.guard_range();
-        let stack_size = stack.size();
         let name = self.name.map(String::into_boxed_str);
-        let (name_ptr, name_len) = name
-            .as_deref()
-            .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
-        let id = FiberId::next();
-        let header = Arc::new(Header {
-            id,
-            name,
-            park: ParkState::new(),
-            cancel: AtomicBool::new(false),
-            finished: AtomicBool::new(false),
-            exec: exec.clone(),
-            home: AtomicUsize::new(NO_HOME),
-            reason: AtomicPtr::new(&"runnable" as *const &str as *mut &str),
-            yielder: Cell::new(std::ptr::null()),
-            run: UnsafeCell::new(Run::Done),
-            timer: Cell::new(0),
-            nested: Cell::new(false),
-            valgrind_stack: Cell::new(0),
-            cancel_unwinding: Cell::new(false),
-            locals: UnsafeCell::new(local::Locals::default()),
-            // The name's bytes live in the boxed str owned by this header.
-            overflow: UnsafeCell::new(OverflowInfo {
-                guard_lo,
-                guard_hi,
-                stack_size,
-                id: id.as_u64(),
-                name_ptr,
-                name_len,
-            }),
-            slot: AtomicUsize::new(usize::MAX),
-            #[cfg(debug_assertions)]
-            running_on: AtomicU64::new(0),
-        });
         let task = Arc::new(Task {
             packet: Completion::new(),
             body: BodyCell {
@@ -141,15 +100,13 @@ impl Builder {
                 f: UnsafeCell::new(ManuallyDrop::new(f)),
             },
         });
-        let run: Arc<dyn RunTask> = task.clone();
-        // SAFETY: the header is not shared yet (only this thread holds it).
-        unsafe { *header.run.get() = Run::Pending { stack, task: run } };
+        let header = Header::new(FiberId::next(), name, exec.clone(), stack, task.clone());
         if !exec.submit(header.clone(), pinned) {
             // The runtime has shut down: nothing will ever run this fiber.
             // SAFETY: never queued, so this thread is its only owner.
             drop(unsafe { header.take_stack() });
             header.request_cancel_quiet();
-            header.finished.store(true, Ordering::Release);
+            header.set_finished();
             task.refuse();
         }
         Ok(JoinHandle {
@@ -161,7 +118,7 @@ impl Builder {
 
 /// The executor of the calling fiber; panics with the fix when there is none.
 pub(crate) fn current_executor(what: &str) -> Arc<dyn Executor> {
-    context::with_current_fiber(|f| f.map(|f| f.exec.clone())).unwrap_or_else(|| {
+    context::with_current_fiber(|f| f.map(|f| f.exec().clone())).unwrap_or_else(|| {
         panic!(
             "{what} must be called from a fiber of a threadlet runtime: start one with \
              `threadlet::run(|| ...)` (or `Runtime::block_on`) and spawn from inside it, \

@@ -11,74 +11,10 @@
 
 use std::any::Any;
 use std::cell::UnsafeCell;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::header::Locals;
 use crate::context;
-
-/// One fiber's (or thread's) table of fiber-local values.
-#[derive(Default)]
-pub(crate) struct Locals(Vec<Option<Box<dyn Any>>>);
-
-/// Rounds of teardown before the values still being re-created are leaked.
-const MAX_ROUNDS: usize = 64;
-
-impl Locals {
-    /// Drops every value, on the calling fiber (or thread). Values created by
-    /// those destructors are dropped too, round after round, until the table
-    /// stays empty. Each destructor runs under `catch_unwind`, so one that
-    /// panics is reported and the others still run. Destructors that keep
-    /// re-creating values for `MAX_ROUNDS` rounds get what is left leaked
-    /// (and reported): dropping it later would run it on whatever thread
-    /// drops the fiber's header, which may not be the fiber's.
-    pub(crate) fn clear_from(cell: impl Fn() -> *mut Locals, who: impl Fn() -> String) {
-        for _ in 0..MAX_ROUNDS {
-            // SAFETY: `cell` yields this fiber's (or thread's) table; the
-            // borrow ends at the `take`, before any destructor runs.
-            let table = std::mem::take(unsafe { &mut (*cell()).0 });
-            if table.is_empty() {
-                return;
-            }
-            for value in table.into_iter().flatten() {
-                let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
-                if let Err(payload) = dropped {
-                    crate::diag::warn(format_args!(
-                        "threadlet: a fiber-local value's destructor panicked on {} ({}); the \
-                         fiber's other fiber-local values are still dropped",
-                        who(),
-                        panic_message(&*payload)
-                    ));
-                    // A payload whose own drop panics is leaked instead.
-                    let quiet = std::panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-                    std::mem::forget(quiet);
-                }
-            }
-        }
-        // SAFETY: as above.
-        let left = std::mem::take(unsafe { &mut (*cell()).0 });
-        let count = left.iter().flatten().count();
-        if count > 0 {
-            std::mem::forget(left);
-            crate::diag::warn(format_args!(
-                "threadlet: fiber-local destructors on {} kept creating new fiber-local values \
-                 for {MAX_ROUNDS} rounds; leaking the {count} left rather than dropping them off \
-                 their thread. Do not touch fiber-locals from a fiber-local's destructor.",
-                who()
-            ));
-        }
-    }
-}
-
-/// The text of a panic payload, for reports.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "non-string panic payload"
-    }
-}
 
 thread_local! {
     static THREAD_LOCALS: UnsafeCell<Locals> = UnsafeCell::new(Locals::default());

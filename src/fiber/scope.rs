@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use super::{current_executor, lock, Builder, Executor, Fiber, FiberRef, JoinHandle};
-use crate::park::{self, Completion};
+use crate::park::{self, Completion, WaitReason};
 
 struct ScopeData {
     running: AtomicUsize,
@@ -67,8 +67,8 @@ impl ScopeData {
         // were spawned since: the loop re-checks the count after each wake.
         while self.running.load(Ordering::Acquire) != 0 {
             if cancelled {
-                let _ = self.all_done.wait_uncancellable(None, &"fiber scope");
-            } else if self.all_done.wait(&"fiber scope").is_err() {
+                let _ = self.all_done.wait_uncancellable(None, WaitReason::Scope);
+            } else if self.all_done.wait(WaitReason::Scope).is_err() {
                 cancelled = true;
                 let children = lock(&self.children).take().unwrap_or_default();
                 for child in children {

@@ -12,10 +12,11 @@ use libc::{c_int, c_void, iovec, msghdr, sockaddr, socklen_t, ssize_t};
 use super::fd::{self, Kind};
 use super::{errno, guarded, on_fiber, set_errno, sys};
 use crate::net::wait::{io_loop, spend_budget, IoCall};
+use crate::park::WaitReason;
 use crate::reactor::{Direction, ScheduledIo};
 
-const READ: &&str = &"parked: socket read (hooked libc call)";
-const WRITE: &&str = &"parked: socket write (hooked libc call)";
+const READ: WaitReason = WaitReason::HookRead;
+const WRITE: WaitReason = WaitReason::HookWrite;
 /// Linux `UIO_MAXIOV`.
 const MAX_IOV: c_int = 1024;
 

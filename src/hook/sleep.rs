@@ -9,8 +9,9 @@ use libc::{c_int, c_uint, clockid_t, nfds_t, pollfd, timespec};
 
 use super::{cancelled, errno, guarded, on_fiber, set_errno, sys};
 use crate::park;
+use crate::park::WaitReason;
 
-const SLEEPING: &&str = &"sleeping (hooked libc call)";
+const SLEEPING: WaitReason = WaitReason::HookSleep;
 /// `poll` on a fiber parks for at most this many fds; more take the real call.
 const POLL_MAX: nfds_t = 64;
 

@@ -10,9 +10,10 @@ use super::fd::{self, Kind};
 use super::io::{poll_retry, to_errno, wait_call};
 use super::{errno, guarded, on_fiber, set_errno, sys};
 use crate::net::wait::{io_loop, IoCall};
+use crate::park::WaitReason;
 use crate::reactor::Direction;
 
-const CONNECT: &&str = &"parked: connect (hooked libc call)";
+const CONNECT: WaitReason = WaitReason::HookConnect;
 
 /// The real `accept4`.
 ///

@@ -106,6 +106,7 @@ pub(crate) fn sys_listen(fd: &OwnedFd, backlog: libc::c_int) -> io::Result<()> {
 /// Test hook (not part of the API): delivers a fake readiness event (read
 /// and write, with a new tick) to `stream`'s registration, waking its parked
 /// fibers although no data arrived. No-op before the stream registered.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn __inject_readiness(stream: &TcpStream) {
     stream

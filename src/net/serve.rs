@@ -53,7 +53,7 @@ use mio::Token;
 use super::{TcpListener, TcpStream, ToSocketAddrs};
 use crate::context;
 use crate::fiber::{self, lock, FiberId};
-use crate::park::{self, Unparker};
+use crate::park::{self, Unparker, WaitReason};
 use crate::reactor::{Poller, ReadyHook};
 use crate::runtime::Handle;
 
@@ -64,7 +64,7 @@ const BATCH: usize = 64;
 const BACKOFF_MIN_MS: u32 = 5;
 const BACKOFF_MAX_MS: u32 = 1000;
 
-const SHUTDOWN_WAIT: &&str = &"parked: net::Server::shutdown (waiting for handlers)";
+const SHUTDOWN_WAIT: WaitReason = WaitReason::ServeShutdown;
 
 type Handler = dyn Fn(TcpStream) + Send + Sync;
 

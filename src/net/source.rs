@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::sys;
+use crate::park::WaitReason;
 use crate::reactor::{io_loop, Direction, IoCall, Registration, READ_CLOSED, WRITE_CLOSED};
 
 /// State shared by all clones of one socket.
@@ -81,6 +82,9 @@ impl Socket {
         self.fd.as_raw_fd()
     }
 
+    /// The shared state (the `test-hooks` readiness injection reaches the
+    /// registration through it).
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn state(&self) -> &State {
         &self.state
     }
@@ -162,7 +166,7 @@ impl Socket {
     pub(crate) fn io<R>(
         &self,
         dir: Direction,
-        reason: &'static &'static str,
+        reason: WaitReason,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         self.io_drained(dir, reason, |_| false, op)
@@ -173,7 +177,7 @@ impl Socket {
     fn io_drained<R>(
         &self,
         dir: Direction,
-        reason: &'static &'static str,
+        reason: WaitReason,
         drained: impl Fn(&R) -> bool,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
@@ -200,7 +204,7 @@ impl Socket {
         &self,
         dir: Direction,
         deadline: Option<Instant>,
-        reason: &'static &'static str,
+        reason: WaitReason,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         let nonblocking = self.state.nonblocking.load(Ordering::Relaxed);
@@ -224,7 +228,7 @@ impl Socket {
         &self,
         buf: &mut [u8],
         flags: libc::c_int,
-        reason: &'static &'static str,
+        reason: WaitReason,
     ) -> io::Result<usize> {
         let fd = self.raw();
         let len = buf.len();
@@ -237,7 +241,7 @@ impl Socket {
     pub(crate) fn read_vectored(
         &self,
         bufs: &mut [IoSliceMut<'_>],
-        reason: &'static &'static str,
+        reason: WaitReason,
     ) -> io::Result<usize> {
         let fd = self.raw();
         let len: usize = bufs.iter().map(|b| b.len()).sum();
@@ -245,7 +249,7 @@ impl Socket {
         self.io_drained(Direction::Read, reason, drains, || sys::readv(fd, bufs))
     }
 
-    pub(crate) fn send(&self, buf: &[u8], reason: &'static &'static str) -> io::Result<usize> {
+    pub(crate) fn send(&self, buf: &[u8], reason: WaitReason) -> io::Result<usize> {
         let fd = self.raw();
         let len = buf.len();
         self.io_drained(
@@ -259,7 +263,7 @@ impl Socket {
     pub(crate) fn write_vectored(
         &self,
         bufs: &[IoSlice<'_>],
-        reason: &'static &'static str,
+        reason: WaitReason,
     ) -> io::Result<usize> {
         let fd = self.raw();
         let len: usize = bufs.iter().map(|b| b.len()).sum();
@@ -290,7 +294,7 @@ impl Socket {
     /// ignores errors never spins).
     pub(crate) fn accept<R>(
         &self,
-        reason: &'static &'static str,
+        reason: WaitReason,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         let result = self.io(Direction::Read, reason, || loop {

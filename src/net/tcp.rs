@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use super::source::{fd_traits, stream_io, Socket};
 use super::{annotate, resolve};
+use crate::park::WaitReason;
 use crate::reactor::Direction;
 
-const ACCEPT: &&str = &"parked: tcp accept";
-const CONNECT: &&str = &"parked: tcp connect";
-const READ: &&str = &"parked: tcp read";
-const WRITE: &&str = &"parked: tcp write";
+const ACCEPT: WaitReason = WaitReason::TcpAccept;
+const CONNECT: WaitReason = WaitReason::TcpConnect;
+const READ: WaitReason = WaitReason::TcpRead;
+const WRITE: WaitReason = WaitReason::TcpWrite;
 
 /// Backlog of listening sockets (std uses 128; a burst of a thousand
 /// connects then overflows the queue and costs SYN retransmits of a second).
@@ -303,6 +304,8 @@ impl TcpStream {
         Ok(())
     }
 
+    /// The socket underneath (for the `test-hooks` readiness injection).
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn socket(&self) -> &Socket {
         &self.sock
     }

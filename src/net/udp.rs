@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use super::source::{fd_traits, Socket};
 use super::{annotate, resolve};
+use crate::park::WaitReason;
 use crate::reactor::Direction;
 
-const RECV: &&str = &"parked: udp recv";
-const SEND: &&str = &"parked: udp send";
+const RECV: WaitReason = WaitReason::UdpRecv;
+const SEND: WaitReason = WaitReason::UdpSend;
 
 /// A UDP socket, like [`std::net::UdpSocket`]; receives (and sends into a
 /// full buffer) park the calling fiber instead of blocking its thread.

@@ -19,11 +19,12 @@ pub use std::os::unix::net::SocketAddr;
 
 use super::annotate;
 use super::source::{fd_traits, stream_io, Socket};
+use crate::park::WaitReason;
 use crate::reactor::Direction;
 
-const ACCEPT: &&str = &"parked: unix accept";
-const READ: &&str = &"parked: unix read";
-const WRITE: &&str = &"parked: unix write";
+const ACCEPT: WaitReason = WaitReason::UnixAccept;
+const READ: WaitReason = WaitReason::UnixRead;
+const WRITE: WaitReason = WaitReason::UnixWrite;
 
 /// A Unix stream server socket, like [`std::os::unix::net::UnixListener`].
 pub struct UnixListener {

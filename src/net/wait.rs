@@ -3,5 +3,5 @@
 
 #[allow(unused_imports)]
 pub(crate) use crate::reactor::{
-    can_park, io_loop, set_before_park_hook, spend_budget, timed_out, wait_on, IoCall, Registration,
+    can_park, io_loop, spend_budget, timed_out, wait_on, IoCall, Registration,
 };

@@ -54,7 +54,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
-use super::Unparker;
+use super::{Unparker, WaitReason};
 
 const EMPTY: u8 = 0;
 const WRITING: u8 = 1;
@@ -171,7 +171,7 @@ impl<T> Completion<T> {
     }
     /// Consumer: waits for the value; `Err(Cancelled)` if the calling fiber
     /// is cancelled first. On a plain thread it blocks the thread.
-    pub(crate) fn wait(&self, reason: &'static &'static str) -> Result<T, Interrupted> {
+    pub(crate) fn wait(&self, reason: WaitReason) -> Result<T, Interrupted> {
         self.wait_inner(None, true, reason)
     }
 
@@ -180,7 +180,7 @@ impl<T> Completion<T> {
     pub(crate) fn wait_until(
         &self,
         deadline: Option<Instant>,
-        reason: &'static &'static str,
+        reason: WaitReason,
     ) -> Result<T, Interrupted> {
         self.wait_inner(deadline, true, reason)
     }
@@ -190,7 +190,7 @@ impl<T> Completion<T> {
     pub(crate) fn wait_uncancellable(
         &self,
         deadline: Option<Instant>,
-        reason: &'static &'static str,
+        reason: WaitReason,
     ) -> Result<T, Interrupted> {
         self.wait_inner(deadline, false, reason)
     }
@@ -200,7 +200,7 @@ impl<T> Completion<T> {
         &self,
         deadline: Option<Instant>,
         cancellable: bool,
-        reason: &'static &'static str,
+        reason: WaitReason,
     ) -> Result<T, Interrupted> {
         let mut published = false;
         loop {
@@ -259,11 +259,11 @@ mod tests {
         assert!(c.set(1));
         assert!(!c.set(2), "a second value collapses into the first");
         assert!(c.is_set());
-        assert_eq!(c.wait(&"test"), Ok(1));
+        assert_eq!(c.wait(WaitReason::Join), Ok(1));
         assert!(!c.is_set());
         // Empty again: reusable.
         assert!(c.set(3));
-        assert_eq!(c.wait(&"test"), Ok(3));
+        assert_eq!(c.wait(WaitReason::Join), Ok(3));
     }
 
     #[test]
@@ -271,11 +271,11 @@ mod tests {
         let c = Completion::<u8>::new();
         let past = Instant::now() - Duration::from_millis(1);
         assert_eq!(
-            c.wait_until(Some(past), &"test"),
+            c.wait_until(Some(past), WaitReason::Join),
             Err(Interrupted::TimedOut)
         );
         assert_eq!(
-            c.wait_uncancellable(Some(past), &"test"),
+            c.wait_uncancellable(Some(past), WaitReason::Join),
             Err(Interrupted::TimedOut)
         );
     }
@@ -305,7 +305,7 @@ mod tests {
                 let c = c.clone();
                 std::thread::spawn(move || assert!(c.set(42u32)))
             };
-            assert_eq!(c.wait(&"test"), Ok(42));
+            assert_eq!(c.wait(WaitReason::Join), Ok(42));
             producer.join().unwrap();
         }
     }

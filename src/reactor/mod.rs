@@ -59,7 +59,7 @@ use mio::{Events, Poll, Token, Waker};
 
 use crate::fiber::lock;
 pub(crate) use registration::{
-    can_park, io_loop, set_before_park_hook, spend_budget, timed_out, wait_on, IoCall, Registration,
+    can_park, io_loop, spend_budget, timed_out, wait_on, IoCall, Registration,
 };
 pub(crate) use scheduled_io::{
     Direction, ScheduledIo, ERROR, READABLE, READ_CLOSED, SHUTDOWN, WRITABLE, WRITE_CLOSED,

@@ -40,18 +40,17 @@
 //!
 //! Who touches what: the `OnceLock` is written once by whichever waiter
 //! registers first; the `ScheduledIo` behind it follows the reactor's rules
-//! (scheduled_io.rs). The budget and the hook are thread-locals of the worker,
-//! read and written only by the fiber running on it.
+//! (scheduled_io.rs). The budget is a field of the fiber's header, read and
+//! written only by that fiber; the test hook (feature `test-hooks`) is in the per-thread `context`.
 //!
 //! # Operation budget
 //! A fiber whose socket is always ready never parks, so without help it would
 //! keep its worker forever and starve timers and the worker's other fibers
 //! (row 15). Every IO call on a fiber counts one; after [`BUDGET`] calls in a
-//! row without parking the fiber yields. Parking resets the count. The count
-//! is keyed by the fiber's address, so a switch to another fiber starts a
-//! fresh count.
+//! row without parking the fiber yields. Parking resets the count, and so does
+//! the budget's own yield. The count is the fiber's own (a header field), so
+//! its siblings' calls never count against it.
 
-use std::cell::Cell;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::{Arc, OnceLock};
@@ -60,49 +59,27 @@ use std::time::Instant;
 use super::sys;
 use super::{current_poller, Direction, Poller, ScheduledIo};
 use crate::context;
-use crate::park::{self, Unparker};
+use crate::park::{self, Unparker, WaitReason};
 
 /// IO calls a fiber may make in a row without parking before it yields.
 pub(crate) const BUDGET: u32 = 128;
 
-thread_local! {
-    /// (fiber address, calls in a row without parking).
-    static SPENT: Cell<(usize, u32)> = const { Cell::new((0, 0)) };
-    /// Test hook run between publishing a waiter and parking.
-    static BEFORE_PARK: Cell<Option<fn()>> = const { Cell::new(None) };
-}
-
-/// Installs (or removes) the hook run between publishing a waiter and
-/// parking, for IO waits on the calling thread (on a fiber: on every fiber of
-/// its worker).
-pub(crate) fn set_before_park_hook(hook: Option<fn()>) {
-    BEFORE_PARK.with(|h| h.set(hook));
-}
-
 /// Counts one IO call of the current fiber; yields once the budget is spent.
 pub(crate) fn spend_budget() {
-    let me = context::current_fiber_ptr() as usize;
-    if me == 0 || crate::park::unwinding() {
-        return;
-    }
-    let exhausted = SPENT.with(|s| {
-        let (who, n) = s.get();
-        let n = if who == me { n + 1 } else { 1 };
-        if n >= BUDGET {
-            s.set((me, 0));
-            true
-        } else {
-            s.set((me, n));
-            false
-        }
-    });
+    // Not on a fiber, or unwinding (`park::unwinding` for a fiber): no budget.
+    let exhausted =
+        context::with_current_fiber(|f| f.is_some_and(|f| !f.is_unwinding() && f.spend_op(BUDGET)));
     if exhausted {
         crate::fiber::yield_now();
     }
 }
 
 fn reset_budget() {
-    SPENT.with(|s| s.set((context::current_fiber_ptr() as usize, 0)));
+    context::with_current_fiber(|f| {
+        if let Some(f) = f {
+            f.reset_ops();
+        }
+    });
 }
 
 /// May the caller park its fiber (rather than block its thread)?
@@ -179,8 +156,8 @@ impl Drop for Registration {
 }
 
 /// The error of a wait that hit its deadline.
-pub(crate) fn timed_out(reason: &'static &'static str) -> io::Error {
-    let what = reason.strip_prefix("parked: ").unwrap_or(reason);
+pub(crate) fn timed_out(reason: WaitReason) -> io::Error {
+    let what = reason.what();
     io::Error::new(
         io::ErrorKind::TimedOut,
         format!("{what} timed out (the timeout set on the socket, or the one passed in, expired)"),
@@ -197,7 +174,7 @@ pub(crate) struct IoCall {
     /// Emulated nonblocking mode: return `WouldBlock` at once.
     pub(crate) nonblocking: bool,
     /// What `runtime::dump` shows while parked.
-    pub(crate) reason: &'static &'static str,
+    pub(crate) reason: WaitReason,
 }
 
 /// Runs `op` until it does not return `WouldBlock`, parking the fiber (or
@@ -295,12 +272,13 @@ pub(crate) fn wait_on(
     io: &ScheduledIo,
     dir: Direction,
     deadline: Option<Instant>,
-    reason: &'static &'static str,
+    reason: WaitReason,
 ) {
     let me = Unparker::current();
     io.add_waiter(dir, me.clone());
     if !ScheduledIo::is_ready(io.readiness(), dir) {
-        if let Some(hook) = BEFORE_PARK.with(|h| h.get()) {
+        #[cfg(feature = "test-hooks")]
+        if let Some(hook) = context::before_park_hook() {
             hook();
         }
         park::park_until(deadline, reason);

@@ -3,7 +3,6 @@
 //! the idle coordination; the pollers), and the `Executor` the layers below
 //! the scheduler call (wake, submit, timers, stacks).
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -45,12 +44,12 @@ impl Registry {
                 self.slots.len() - 1
             }
         };
-        fiber.slot.store(index, Ordering::Relaxed);
+        fiber.set_registry_slot(index);
         self.slots[index] = Some(fiber.clone());
     }
 
     pub(super) fn remove(&mut self, fiber: &Header) {
-        let index = fiber.slot.load(Ordering::Relaxed);
+        let index = fiber.registry_slot();
         if let Some(slot) = self.slots.get_mut(index) {
             if slot.take().is_some() {
                 self.free.push(index);
@@ -379,11 +378,13 @@ impl Executor for Shared {
         self.config.stall_threshold
     }
 
-    fn add_timer(&self, deadline: Instant, fiber: &Header) {
+    fn add_timer(&self, deadline: Instant, fiber: FiberRef) {
         let local = self.local().expect("timer armed off its home worker");
-        let current = crate::context::current_fiber().expect("timer armed outside a fiber");
-        debug_assert!(std::ptr::eq(Arc::as_ptr(&current), fiber));
-        local.timers.borrow_mut().add(deadline, current);
+        debug_assert!(std::ptr::eq(
+            Arc::as_ptr(&fiber),
+            crate::context::current_fiber_ptr()
+        ));
+        local.timers.borrow_mut().add(deadline, fiber);
     }
 
     fn cancel_timer(&self, fiber: &Header) {
@@ -397,10 +398,6 @@ impl Executor for Shared {
         if before & !CLOSED == 1 && self.is_shutting_down() {
             self.notify_all();
         }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -316,7 +316,7 @@ impl Local {
 
     /// Resumes `fiber` and handles why it stopped.
     fn run_fiber(&self, fiber: FiberRef) {
-        if fiber.slot.load(Ordering::Relaxed) == usize::MAX {
+        if fiber.registry_slot() == usize::MAX {
             self.first_run(&fiber);
         }
         let worker = self.worker();
@@ -340,7 +340,7 @@ impl Local {
         match outcome {
             Some(Suspend::Yield) => self.push_local(fiber),
             Some(Suspend::Park) => {
-                if !fiber.park.commit() {
+                if !fiber.park_state().commit() {
                     self.push_local(fiber);
                 }
             }
@@ -398,7 +398,7 @@ impl Local {
             let mut queue = self.run_queue.borrow_mut();
             let found = queue
                 .iter()
-                .position(|f| f.is_cancelled() && f.slot.load(Ordering::Relaxed) != usize::MAX);
+                .position(|f| f.is_cancelled() && f.registry_slot() != usize::MAX);
             found.and_then(|i| queue.remove(i))
         };
         let Some(fiber) = next else {
@@ -484,4 +484,117 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
     } = local;
     drop(timers);
     stacks.borrow_mut().drain_into(&shared.pool);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::fiber::header::test_support;
+    use crate::scheduler::Config;
+    use crate::stack::{StackGuard, DEFAULT_STACK_SIZE};
+
+    /// Worker 0 of a runtime of `workers` workers whose threads are never
+    /// started (the test calls the search steps itself), and the fresh
+    /// deques of the others.
+    fn worker0(workers: usize) -> (Local, Vec<Deque<FiberRef>>) {
+        let (shared, mut deques) = Shared::new(Config {
+            workers,
+            stack_size: DEFAULT_STACK_SIZE,
+            stack_guard: StackGuard::Auto,
+            stall_threshold: Duration::from_secs(1),
+            thread_name: "search-order-test".into(),
+        })
+        .expect("runtime state");
+        let local = Local {
+            index: 0,
+            poller: shared.reactor.poller(0).clone(),
+            shared,
+            run_queue: RefCell::new(RunQueue::new()),
+            fresh: deques.remove(0),
+            timers: RefCell::new(Timers::default()),
+            stacks: RefCell::new(StackCache::new()),
+            tick: Cell::new(0),
+            searching: Cell::new(false),
+            spin_long: Cell::new(false),
+            shutdown_seen: Cell::new(false),
+            rng: Cell::new(1),
+            last_peek: Cell::new(Instant::now()),
+        };
+        (local, deques)
+    }
+
+    fn local() -> Local {
+        worker0(1).0
+    }
+
+    fn is(got: &Option<FiberRef>, want: &FiberRef) -> bool {
+        got.as_ref().is_some_and(|g| Arc::ptr_eq(g, want))
+    }
+
+    #[test]
+    fn fresh_and_runnable_fibers_take_turns() {
+        let w = local();
+        let (a, b) = (test_support::fiber(), test_support::fiber());
+        let (x, y) = (test_support::fiber(), test_support::fiber());
+        w.push_local(a.clone());
+        w.push_local(b.clone());
+        w.fresh.push(x.clone());
+        w.fresh.push(y.clone());
+        // Odd ticks: the run queue (FIFO); even ticks: the fresh deque
+        // (LIFO, the newest spawn first).
+        assert!(is(&w.next_local(), &a));
+        assert!(is(&w.next_local(), &y));
+        assert!(is(&w.next_local(), &b));
+        assert!(is(&w.next_local(), &x));
+        assert!(w.next_local().is_none());
+    }
+
+    #[test]
+    fn inbox_wakes_queue_behind_the_local_run_queue() {
+        let w = local();
+        let (a, woken) = (test_support::fiber(), test_support::fiber());
+        w.push_local(a.clone());
+        w.worker().inbox.push(woken.clone());
+        assert!(is(&w.next_local(), &a));
+        assert!(is(&w.next_local(), &woken));
+        assert!(w.next_local().is_none());
+    }
+
+    #[test]
+    fn the_injector_comes_first_every_61st_tick_and_last_otherwise() {
+        let w = local();
+        let (a, b, outside) = (
+            test_support::fiber(),
+            test_support::fiber(),
+            test_support::fiber(),
+        );
+        w.push_local(a.clone());
+        w.push_local(b.clone());
+        w.shared.injector.push(outside.clone());
+        // An ordinary tick: local work first.
+        assert!(is(&w.next_local(), &a));
+        // The 61st tick: the injector before the run queue.
+        w.tick.set(FAIRNESS_TICKS - 1);
+        assert!(is(&w.next_local(), &outside));
+        assert!(is(&w.next_local(), &b));
+        // With nothing local left, the injector is the last local step.
+        let late = test_support::fiber();
+        w.shared.injector.push(late.clone());
+        assert!(is(&w.next_local(), &late));
+        assert!(w.next_local().is_none());
+    }
+
+    #[test]
+    fn a_searcher_steals_fresh_fibers_from_a_sibling() {
+        let (w, mut others) = worker0(2);
+        let sibling_fresh = others.remove(0);
+        let spawned = test_support::fiber();
+        sibling_fresh.push(spawned.clone());
+        assert!(w.next_local().is_none(), "nothing local");
+        assert!(is(&w.search(), &spawned));
+        w.stop_searching();
+        assert!(sibling_fresh.is_empty());
+    }
 }

@@ -12,7 +12,7 @@ use std::sync::Mutex as StdMutex;
 
 use super::waitq::{self, lock, Arc, WaitList};
 use super::{parker, unwind_cancelled, Waiter};
-use crate::park::Unparker;
+use crate::park::{Unparker, WaitReason};
 
 /// Lets a fixed number of fibers or threads wait for each other, like
 /// [`std::sync::Barrier`].
@@ -87,7 +87,7 @@ impl Barrier {
         let waiter = Arc::new(Waiter::new(Unparker::current()));
         round.waiters.push_back(waiter.clone(), 1, ());
         drop(round);
-        if waitq::wait(&waiter, parker(None, &"parked: barrier")).is_some() {
+        if waitq::wait(&waiter, parker(None, WaitReason::Barrier)).is_some() {
             return BarrierWaitResult(false);
         }
         let mut round = lock(&self.state);

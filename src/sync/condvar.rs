@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::mutex::{starving, MutexGuard};
 use super::waitq::{self, lock, Arc, WaitList};
 use super::{cancel_requested, deadline_after, parker, unwind_cancelled, LockResult, Waiter};
-use crate::park::Unparker;
+use crate::park::{Unparker, WaitReason};
 
 /// Whether a timed wait on a [`Condvar`] timed out, like
 /// [`std::sync::WaitTimeoutResult`] (which cannot be built outside std).
@@ -144,14 +144,14 @@ impl Condvar {
         let waiter = Arc::new(Waiter::new(Unparker::current()));
         lock(&self.waiters).push_back(waiter.clone(), 1, ());
         mutex.raw.unlock();
-        let notified = waitq::wait(&waiter, parker(deadline, &"parked: condvar wait")).is_some();
+        let notified = waitq::wait(&waiter, parker(deadline, WaitReason::CondvarWait)).is_some();
         if !notified {
             lock(&self.waiters).remove(&waiter);
         }
         let relocked = !cancel_requested()
             && mutex.raw.lock(
                 Unparker::current,
-                parker(None, &"parked: mutex lock"),
+                parker(None, WaitReason::MutexLock),
                 starving(),
             );
         if !relocked {

@@ -78,7 +78,7 @@ pub mod __private {
 use std::time::{Duration, Instant};
 
 use crate::context;
-use crate::park::{self, Unparker};
+use crate::park::{self, Unparker, WaitReason};
 
 impl waitq::Wake for Unparker {
     #[inline]
@@ -106,7 +106,7 @@ fn unwind_cancelled() -> ! {
 /// The `park` step of the core's wait loops: parks once (until `deadline`, if
 /// any) and says whether to keep waiting (`false`: deadline passed or the
 /// fiber was cancelled).
-fn parker(deadline: Option<Instant>, reason: &'static &'static str) -> impl FnMut() -> bool {
+fn parker(deadline: Option<Instant>, reason: WaitReason) -> impl FnMut() -> bool {
     move || {
         park::park_until(deadline, reason);
         !(cancel_requested() || deadline.is_some_and(|d| Instant::now() >= d))

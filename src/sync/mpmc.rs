@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::chan::{self, Chan};
 use super::waitq::Arc;
 use super::{cancel_requested, deadline_after, parker, unwind_cancelled};
-use crate::park::Unparker;
+use crate::park::{Unparker, WaitReason};
 
 /// The channel core as used by the public handles.
 pub(super) type RawChan<T> = Chan<T, Unparker>;
@@ -36,7 +36,7 @@ pub(super) fn send_until<T>(
     let result = chan.send(
         msg,
         Unparker::current,
-        parker(deadline, &"parked: channel send"),
+        parker(deadline, WaitReason::ChannelSend),
     );
     if let Err(chan::SendError::Timeout(msg)) = result {
         if cancel_requested() {
@@ -54,7 +54,7 @@ pub(super) fn recv_until<T>(
     chan: &RawChan<T>,
     deadline: Option<Instant>,
 ) -> Result<T, chan::RecvError> {
-    let result = chan.recv(Unparker::current, parker(deadline, &"parked: channel recv"));
+    let result = chan.recv(Unparker::current, parker(deadline, WaitReason::ChannelRecv));
     if matches!(result, Err(chan::RecvError::Timeout)) && cancel_requested() {
         unwind_cancelled();
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::raw_mutex::RawMutex;
 use super::{parker, unwind_cancelled, LockResult, TryLockError, TryLockResult};
-use crate::park::Unparker;
+use crate::park::{Unparker, WaitReason};
 
 /// A mutual exclusion lock usable from fibers and threads alike, like
 /// [`std::sync::Mutex`] (same API, same poisoning).
@@ -107,7 +107,7 @@ impl<T: ?Sized> Mutex<T> {
     pub(super) fn lock_raw(&self) {
         if !self.raw.lock(
             Unparker::current,
-            parker(None, &"parked: mutex lock"),
+            parker(None, WaitReason::MutexLock),
             starving(),
         ) {
             unwind_cancelled();
@@ -183,7 +183,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 /// Proof of holding a [`Mutex`]; unlocks when dropped. Like std's, it is not
 /// `Send` (it stays with the fiber or thread that locked).
 #[must_use = "if unused the Mutex will immediately unlock"]
-pub struct MutexGuard<'a, T: ?Sized + 'a> {
+pub struct MutexGuard<'a, T: ?Sized> {
     pub(super) lock: &'a Mutex<T>,
     panicking: bool,
     _not_send: PhantomData<*const ()>,

@@ -24,7 +24,7 @@ use std::sync::Mutex as StdMutex;
 
 use super::waitq::{self, lock, Arc, WaitList};
 use super::{parker, unwind_cancelled, Waiter};
-use crate::park::Unparker;
+use crate::park::{Unparker, WaitReason};
 
 const INCOMPLETE: u8 = 0;
 const RUNNING: u8 = 1;
@@ -197,7 +197,7 @@ impl<T> OnceLock<T> {
             }
             waiters.push_back(waiter.clone(), 1, ());
         }
-        if waitq::wait(&waiter, parker(None, &"parked: once init")).is_none() {
+        if waitq::wait(&waiter, parker(None, WaitReason::OnceInit)).is_none() {
             lock(&self.waiters).remove(&waiter);
             unwind_cancelled();
         }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::raw_rwlock::{Kind, RawRwLock};
 use super::{parker, unwind_cancelled, LockResult, TryLockError, TryLockResult};
-use crate::park::Unparker;
+use crate::park::{Unparker, WaitReason};
 
 /// A reader-writer lock usable from fibers and threads alike, like
 /// [`std::sync::RwLock`] (same API, same poisoning).
@@ -55,7 +55,7 @@ impl<T> RwLock<T> {
 }
 
 impl<T: ?Sized> RwLock<T> {
-    fn lock_raw(&self, kind: Kind, reason: &'static &'static str) {
+    fn lock_raw(&self, kind: Kind, reason: WaitReason) {
         if !self.raw.lock(kind, Unparker::current, parker(None, reason)) {
             unwind_cancelled();
         }
@@ -65,7 +65,7 @@ impl<T: ?Sized> RwLock<T> {
     /// `Err` (with the guard) if poisoned. Not reentrant: a reader that reads
     /// again while a writer waits would wait behind that writer forever.
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        self.lock_raw(Kind::Read, &"parked: rwlock read");
+        self.lock_raw(Kind::Read, WaitReason::RwLockRead);
         self.read_guard()
     }
 
@@ -84,7 +84,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Takes exclusive write access, waiting until nobody else holds it.
     /// `Err` (with the guard) if poisoned.
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        self.lock_raw(Kind::Write, &"parked: rwlock write");
+        self.lock_raw(Kind::Write, WaitReason::RwLockWrite);
         self.write_guard()
     }
 
@@ -162,7 +162,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
 
 /// Shared read access to an [`RwLock`]; released when dropped.
 #[must_use = "if unused the RwLock will immediately unlock"]
-pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
+pub struct RwLockReadGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
     _not_send: PhantomData<*const ()>,
 }
@@ -172,7 +172,7 @@ unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 
 /// Exclusive write access to an [`RwLock`]; released when dropped.
 #[must_use = "if unused the RwLock will immediately unlock"]
-pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
     panicking: bool,
     _not_send: PhantomData<*const ()>,

@@ -16,13 +16,13 @@
 //! evaluates a message only for the arm it selects, the messages of the arms
 //! that are not selected are dropped.
 
-use std::cell::Cell;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::chan::{Outcome, RecvOp, SelectOp, SendOp};
 use super::waitq::Arc;
 use super::{cancel_requested, deadline_after, mpmc, mpsc, parker, unwind_cancelled, Waiter};
-use crate::park::Unparker;
+use crate::park::{Unparker, WaitReason};
 
 /// Selects from a set of channel operations, like crossbeam-channel's
 /// `select!`: waits until one of them can proceed, performs it, and runs its
@@ -204,6 +204,12 @@ impl Mode {
 #[doc(hidden)]
 pub struct Arm<'a>(&'a mut dyn SelectOp<Unparker>);
 
+impl fmt::Debug for Arm<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Arm").finish_non_exhaustive()
+    }
+}
+
 impl SelectOp<Unparker> for Arm<'_> {
     fn try_complete(&mut self) -> bool {
         self.0.try_complete()
@@ -226,6 +232,12 @@ pub struct RecvArm<'a, T, E> {
     error: fn() -> E,
 }
 
+impl<T, E> fmt::Debug for RecvArm<'_, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvArm").finish_non_exhaustive()
+    }
+}
+
 impl<T, E> RecvArm<'_, T, E> {
     /// The arm for the select loop.
     pub fn arm(&mut self) -> Arm<'_> {
@@ -246,6 +258,12 @@ impl<T, E> RecvArm<'_, T, E> {
 pub struct SendArm<'a, T, E> {
     op: SendOp<'a, T, Unparker>,
     error: fn(T) -> E,
+}
+
+impl<T, E> fmt::Debug for SendArm<'_, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendArm").finish_non_exhaustive()
+    }
 }
 
 impl<T, E> SendArm<'_, T, E> {
@@ -368,35 +386,12 @@ pub fn send_arm<S: SelectSend + ?Sized>(s: &S, msg: S::Item) -> SendArm<'_, S::I
     s.__send_arm(msg)
 }
 
-/// A cheap per-thread random start index (xorshift), for fairness.
-fn random_below(n: usize) -> usize {
-    thread_local! {
-        static STATE: Cell<u64> = const { Cell::new(0) };
-    }
-    STATE.with(|s| {
-        let mut x = s.get();
-        if x == 0 {
-            // Seed from std's per-process random hash keys.
-            use std::hash::{BuildHasher, Hasher};
-            x = std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish()
-                | 1;
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        (x % n as u64) as usize
-    })
-}
-
 /// Runs the select (see the module docs). On return at most one arm has a
 /// result: none only for `Mode::Never`, or `Mode::Until` after its deadline.
 #[doc(hidden)]
 pub fn select(arms: &mut [Arm<'_>], mode: Mode) {
     let start = if arms.len() > 1 {
-        random_below(arms.len())
+        crate::context::random_below(arms.len())
     } else {
         0
     };
@@ -411,7 +406,7 @@ pub fn select(arms: &mut [Arm<'_>], mode: Mode) {
             start,
             block,
             Unparker::current,
-            parker(deadline, &"parked: select"),
+            parker(deadline, WaitReason::Select),
         );
         if done.is_some() || !block {
             return;

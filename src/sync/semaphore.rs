@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::waitq::{self, lock, Arc, WaitList};
 use super::{cancel_requested, deadline_after, parker, unwind_cancelled, Waiter};
-use crate::park::Unparker;
+use crate::park::{Unparker, WaitReason};
 
 const QUEUED: usize = 1;
 const PERMIT: usize = 2;
@@ -142,7 +142,7 @@ impl Semaphore {
             q.push_back(waiter.clone(), 1, ());
             waiter
         };
-        if waitq::wait(&waiter, parker(deadline, &"parked: semaphore")).is_some() {
+        if waitq::wait(&waiter, parker(deadline, WaitReason::Semaphore)).is_some() {
             return Some(SemaphorePermit { sem: self });
         }
         let mut q = lock(&self.queue);

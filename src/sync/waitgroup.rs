@@ -12,7 +12,7 @@ use std::sync::Mutex as StdMutex;
 
 use super::waitq::{self, lock, Arc, WaitList};
 use super::{parker, unwind_cancelled, Waiter};
-use crate::park::Unparker;
+use crate::park::{Unparker, WaitReason};
 
 /// Waits for a group of fibers or threads to finish, like crossbeam's
 /// `WaitGroup`: every clone is one participant, dropping a clone means
@@ -66,7 +66,7 @@ impl WaitGroup {
                 }
                 waiters.push_back(waiter.clone(), 1, ());
             }
-            if waitq::wait(&waiter, parker(None, &"parked: waitgroup")).is_none() {
+            if waitq::wait(&waiter, parker(None, WaitReason::WaitGroup)).is_none() {
                 lock(&inner.waiters).remove(&waiter);
                 unwind_cancelled();
             }

@@ -4,17 +4,17 @@
 use std::process::{Command, Output};
 
 /// Env var that tells a re-executed test binary which child role to play.
-pub const CHILD_ENV: &str = "THREADLET_TEST_CHILD";
+pub(crate) const CHILD_ENV: &str = "THREADLET_TEST_CHILD";
 
 /// The role this process plays, if it is a child started by [`run_child`].
-pub fn child_role() -> Option<String> {
+pub(crate) fn child_role() -> Option<String> {
     std::env::var(CHILD_ENV).ok()
 }
 
 /// Re-runs this test binary's test `test_name` with the child role `role`
 /// and returns its output (it is not an error for it to crash: callers
 /// inspect the status).
-pub fn run_child(test_name: &str, role: &str, extra_env: &[(&str, &str)]) -> Output {
+pub(crate) fn run_child(test_name: &str, role: &str, extra_env: &[(&str, &str)]) -> Output {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"])
@@ -26,14 +26,14 @@ pub fn run_child(test_name: &str, role: &str, extra_env: &[(&str, &str)]) -> Out
 }
 
 /// Number of open fds of this process.
-pub fn fd_count() -> usize {
+pub(crate) fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
         .count()
 }
 
 /// Number of memory mappings of this process.
-pub fn map_count() -> usize {
+pub(crate) fn map_count() -> usize {
     std::fs::read_to_string("/proc/self/maps")
         .expect("/proc/self/maps")
         .lines()
@@ -41,7 +41,7 @@ pub fn map_count() -> usize {
 }
 
 /// Resident set size of this process, in bytes.
-pub fn rss_bytes() -> usize {
+pub(crate) fn rss_bytes() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let line = status
         .lines()
@@ -56,7 +56,7 @@ pub fn rss_bytes() -> usize {
 }
 
 /// What a child started by [`run_child_watched`] did.
-pub struct Watched {
+pub(crate) struct Watched {
     /// Its exit status; `None` if it was still running at the deadline (it
     /// was then killed: a hang).
     pub status: Option<std::process::ExitStatus>,
@@ -69,7 +69,7 @@ pub struct Watched {
 /// Like [`run_child`], but never waits past `timeout` (a child still running
 /// then is killed and reported as hung), and whenever the child prints a line
 /// on stderr that `go_when` accepts, writes one line `go` to its stdin (once).
-pub fn run_child_watched(
+pub(crate) fn run_child_watched(
     test_name: &str,
     role: &str,
     timeout: std::time::Duration,
@@ -141,7 +141,7 @@ pub fn run_child_watched(
 }
 
 /// In a child started by [`run_child_watched`]: waits for the parent's `go`.
-pub fn wait_for_go() {
+pub(crate) fn wait_for_go() {
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
 }

@@ -17,10 +17,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Loose bound for anything a loaded CI machine should still do quickly.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Builds example `name` (if needed) and returns the path of its binary.
-pub fn example_bin(name: &str) -> PathBuf {
+pub(crate) fn example_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("path of the test binary");
     // target/<profile>/deps/<test>-<hash>
     let profile_dir = exe
@@ -74,7 +74,7 @@ pub fn example_bin(name: &str) -> PathBuf {
 }
 
 /// An example server running as a child process.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     /// The address from its `listening on` line.
     pub addr: SocketAddr,
@@ -84,7 +84,7 @@ pub struct Server {
 impl Server {
     /// Starts example `name` with `args` (the address `127.0.0.1:0` comes
     /// first) and waits for its `listening on ADDR` line.
-    pub fn start(name: &str, args: &[&str]) -> Server {
+    pub(crate) fn start(name: &str, args: &[&str]) -> Server {
         let mut child = Command::new(example_bin(name))
             .arg("127.0.0.1:0")
             .args(args)
@@ -125,12 +125,12 @@ impl Server {
     }
 
     /// The process id.
-    pub fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
     /// Sends `signal` to the server.
-    pub fn signal(&self, signal: i32) {
+    pub(crate) fn signal(&self, signal: i32) {
         // SAFETY: kill(2) with a pid of our own child and a valid signal
         // number touches no memory of this process.
         let rc = unsafe { libc::kill(self.pid(), signal) };
@@ -139,7 +139,7 @@ impl Server {
 
     /// Waits (at most [`PATIENCE`]) for the server to exit; returns its
     /// status and everything it wrote to stderr.
-    pub fn wait(mut self) -> (ExitStatus, String) {
+    pub(crate) fn wait(mut self) -> (ExitStatus, String) {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -156,7 +156,7 @@ impl Server {
 
     /// SIGTERM, then checks that the server exits with status 0 (graceful
     /// stop); returns its stderr.
-    pub fn stop(self) -> String {
+    pub(crate) fn stop(self) -> String {
         self.signal(libc::SIGTERM);
         let (status, err) = self.wait();
         assert!(
@@ -167,12 +167,12 @@ impl Server {
     }
 
     /// The server's resident set size in KiB (from /proc).
-    pub fn rss_kib(&self) -> u64 {
+    pub(crate) fn rss_kib(&self) -> u64 {
         self.status_kib("VmRSS:")
     }
 
     /// The server's peak resident set size in KiB (from /proc).
-    pub fn peak_rss_kib(&self) -> u64 {
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
         self.status_kib("VmHWM:")
     }
 
@@ -196,7 +196,7 @@ impl Drop for Server {
 
 /// Whether the peer has closed `stream` (EOF or reset) within [`PATIENCE`],
 /// discarding whatever it still sends.
-pub fn closed_by_peer(stream: &mut std::net::TcpStream) -> bool {
+pub(crate) fn closed_by_peer(stream: &mut std::net::TcpStream) -> bool {
     stream
         .set_read_timeout(Some(PATIENCE))
         .expect("set_read_timeout");
@@ -222,7 +222,7 @@ pub fn closed_by_peer(stream: &mut std::net::TcpStream) -> bool {
 /// Runs example `name` with `args` to completion (at most [`PATIENCE`],
 /// then it is killed and the test fails); returns its status, stdout and
 /// stderr.
-pub fn run_example(name: &str, args: &[&str]) -> (ExitStatus, String, String) {
+pub(crate) fn run_example(name: &str, args: &[&str]) -> (ExitStatus, String, String) {
     let mut child = Command::new(example_bin(name))
         .args(args)
         .stdin(Stdio::null())
