@@ -120,17 +120,12 @@ impl Conn {
     /// Where the next read goes; never empty while [`Conn::step`] says
     /// `Read` (the buffer grows up to a head plus a body).
     pub(crate) fn spare(&mut self) -> &mut [u8] {
-        if self.end == self.buf.len() {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            } else {
-                let grown = (self.buf.len() * 2).min(MAX_HEAD + MAX_BODY);
-                self.buf.resize(grown, 0);
-            }
-        }
-        &mut self.buf[self.end..]
+        socket::spare(
+            &mut self.buf,
+            &mut self.start,
+            &mut self.end,
+            MAX_HEAD + MAX_BODY,
+        )
     }
 
     /// Takes note of `n` bytes read into [`Conn::spare`].

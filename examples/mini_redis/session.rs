@@ -77,17 +77,12 @@ impl Session {
     /// [`MAX_REQUEST`], which `received` enforces) while a command is
     /// incomplete.
     pub(crate) fn spare(&mut self) -> &mut [u8] {
-        if self.end == self.buf.len() {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            } else {
-                let grown = (self.buf.len() * 2).min(MAX_REQUEST + 1);
-                self.buf.resize(grown, 0);
-            }
-        }
-        &mut self.buf[self.end..]
+        socket::spare(
+            &mut self.buf,
+            &mut self.start,
+            &mut self.end,
+            MAX_REQUEST + 1,
+        )
     }
 
     /// Runs the commands completed by `n` more bytes in [`Session::spare`],

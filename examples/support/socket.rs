@@ -1,6 +1,8 @@
-//! The blocking socket calls the example servers make besides `Read` and
-//! `Write`, for threadlet's and std's `TcpStream` alike (the servers run
-//! unchanged on threadlet and, in `benches/peers`, on std threads).
+//! What the example servers' connection loops share: the blocking socket
+//! calls they make besides `Read` and `Write` (for threadlet's and std's
+//! `TcpStream` alike: the servers run unchanged on threadlet and, in
+//! `benches/peers`, on std threads), their input buffer's growth, and the
+//! lingering close.
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
@@ -42,4 +44,28 @@ where
         }
     }
     Ok(())
+}
+
+/// Where the next read into `buf` goes, for a connection whose unparsed
+/// input is `buf[*start..*end]`: when the buffer is full, moves that input
+/// to the front, or, if it already starts there, doubles the buffer up to
+/// `limit` bytes. Empty only when `limit` is reached (the caller enforces
+/// its request limit before that).
+pub(crate) fn spare<'a>(
+    buf: &'a mut Vec<u8>,
+    start: &mut usize,
+    end: &mut usize,
+    limit: usize,
+) -> &'a mut [u8] {
+    if *end == buf.len() {
+        if *start > 0 {
+            buf.copy_within(*start..*end, 0);
+            *end -= *start;
+            *start = 0;
+        } else {
+            let grown = (buf.len() * 2).min(limit);
+            buf.resize(grown, 0);
+        }
+    }
+    &mut buf[*end..]
 }
