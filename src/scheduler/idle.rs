@@ -50,8 +50,29 @@
 //! it finds work (`found_work`, which may wake the next searcher) or gives up
 //! (`give_up`). Each worker's own `Cell<bool>` says whether it holds a count,
 //! so the count never goes below zero or leaks.
+//!
+//! # How long a searcher spins ([`SpinBudget`])
+//! Between its steal rounds a searcher spins, looking at its inbox; the
+//! length of that spin is learned, per worker, from what ended its last idle
+//! periods, never fixed by a mode that sticks:
+//! | what happened | next spin |
+//! |---|---|
+//! | its own poller or a timer ended the sleep (IO-bound fibers, which never move) | `SPIN_MIN` (~1 µs): spinning would only take CPU from the rest of the machine |
+//! | work from another thread was found while searching (a steal, a fiber woken into its inbox) | at least `SPIN_REMOTE` (~8 µs) |
+//! | another thread woke it after it slept `t` < `SPIN_MAX` | `2t`, capped at `SPIN_MAX` (~64 µs): a spin that long would have caught that wake without the sleep |
+//! | another thread woke it after a longer sleep | `SPIN_REMOTE` |
+//!
+//! The third row is what keeps a ping-pong between fibers on two workers out
+//! of the slow mode: once each side sleeps, every message costs a wake
+//! through the eventfd (tens of µs on a VM), longer than any fixed short
+//! spin, so both sides keep sleeping. Measuring the sleep that a wake ended
+//! sizes the spin to the actual wake latency of the machine; the next
+//! message then finds the other side spinning. The cap bounds what an
+//! unproductive spin costs: at most `SPIN_MAX` of CPU per idle period, and
+//! only while other threads keep waking this one that often.
 
 use std::cell::Cell;
+use std::time::Duration;
 
 #[cfg(all(loom, test))]
 use loom::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
@@ -79,8 +100,11 @@ pub(crate) enum Woken {
     ToSearch,
 }
 
-/// One worker's sleep word.
+/// One worker's sleep word, alone on its cache line(s): wakers CAS it while
+/// the worker next to it in the array may be CASed by another waker, and a
+/// shared line would bounce between them on every cross-worker wake.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct SleepState(AtomicU32);
 
 impl Default for SleepState {
@@ -111,12 +135,17 @@ impl SleepState {
         }
     }
 
-    /// Producer (after its fence): claim the worker if it sleeps.
+    /// Producer (after its fence): claim the worker if it sleeps. The load
+    /// first keeps the common case (the worker is awake) a read of a line
+    /// only its worker writes, where a failing CAS would still take the line
+    /// exclusive and make the worker's next write fetch it back.
     fn claim(&self, as_searcher: bool) -> bool {
         let next = if as_searcher { WOKEN_SEARCHING } else { AWAKE };
-        self.0
-            .compare_exchange(SLEEPING, next, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
+        self.0.load(Ordering::SeqCst) == SLEEPING
+            && self
+                .0
+                .compare_exchange(SLEEPING, next, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
     }
 }
 
@@ -243,5 +272,80 @@ impl Idle {
             self.searching.fetch_sub(1, Ordering::SeqCst);
         }
         woken
+    }
+}
+
+/// Spin length after work from the worker's own poller or timers.
+pub(crate) const SPIN_MIN: Duration = Duration::from_micros(1);
+/// Spin length after work from another thread.
+pub(crate) const SPIN_REMOTE: Duration = Duration::from_micros(8);
+/// The longest spin: the longest sleep a spin is sized to bridge.
+pub(crate) const SPIN_MAX: Duration = Duration::from_micros(64);
+
+/// One worker's learned spin length (module docs, "How long a searcher
+/// spins"). Only the worker itself touches it.
+#[derive(Debug)]
+pub(crate) struct SpinBudget(Cell<Duration>);
+
+impl Default for SpinBudget {
+    fn default() -> Self {
+        SpinBudget(Cell::new(SPIN_MIN))
+    }
+}
+
+impl SpinBudget {
+    /// How long the next search may spin in all.
+    pub(crate) fn get(&self) -> Duration {
+        self.0.get()
+    }
+
+    /// Work from another thread turned up while searching (a steal, the
+    /// inbox): spin at least `SPIN_REMOTE` next time.
+    pub(crate) fn remote_work(&self) {
+        self.0.set(self.0.get().max(SPIN_REMOTE));
+    }
+
+    /// A sleep of `slept` ended by `woken`: size the next spin from it.
+    pub(crate) fn after_sleep(&self, woken: Woken, slept: Duration) {
+        let next = match woken {
+            Woken::ByItself => SPIN_MIN,
+            Woken::ByOther | Woken::ToSearch if slept < SPIN_MAX => {
+                (slept * 2).clamp(SPIN_REMOTE, SPIN_MAX)
+            }
+            Woken::ByOther | Woken::ToSearch => SPIN_REMOTE,
+        };
+        self.0.set(next);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spin_follows_what_ended_the_last_sleep() {
+        let spin = SpinBudget::default();
+        assert_eq!(spin.get(), SPIN_MIN);
+        // Woken by another thread after 20 µs: spin long enough to have
+        // caught that wake, with room (2x).
+        spin.after_sleep(Woken::ByOther, Duration::from_micros(20));
+        assert_eq!(spin.get(), Duration::from_micros(40));
+        // A very short sleep still gets the remote floor; a long one too.
+        spin.after_sleep(Woken::ToSearch, Duration::from_nanos(500));
+        assert_eq!(spin.get(), SPIN_REMOTE);
+        spin.after_sleep(Woken::ByOther, Duration::from_micros(50));
+        assert_eq!(spin.get(), SPIN_MAX, "capped");
+        spin.after_sleep(Woken::ByOther, Duration::from_millis(5));
+        assert_eq!(spin.get(), SPIN_REMOTE);
+        // Its own poller or timer: back to the short spin at once (no mode
+        // that sticks).
+        spin.after_sleep(Woken::ByItself, Duration::from_micros(20));
+        assert_eq!(spin.get(), SPIN_MIN);
+        // Work from another thread found while searching: at least remote.
+        spin.remote_work();
+        assert_eq!(spin.get(), SPIN_REMOTE);
+        spin.after_sleep(Woken::ByOther, Duration::from_micros(30));
+        spin.remote_work();
+        assert_eq!(spin.get(), Duration::from_micros(60), "never shortened");
     }
 }

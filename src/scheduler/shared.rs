@@ -62,22 +62,45 @@ impl Registry {
     }
 }
 
-/// The part of a worker that other threads see.
+/// Keeps a value on cache lines of its own (128 bytes: Intel's adjacent-line
+/// prefetcher moves lines in pairs), so one thread's writes to it do not
+/// evict what other threads read next to it.
+#[repr(C, align(128))]
+#[derive(Default)]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The part of a worker that other threads see. `repr(C)` keeps the groups
+/// in this order: what other threads write (a wake into the inbox and its
+/// counter) and what the worker writes on every resume (`running`,
+/// `switches`) sit on different cache lines, or a cross-worker wake and the
+/// worker's next resume would bounce one line between two cores.
+#[repr(C)]
 pub(crate) struct WorkerShared {
+    /// Fibers woken by other threads (the injector pads its own ends).
     pub(super) inbox: Injector<FiberRef>,
+    // Read-mostly.
     pub(super) stealer: Stealer<FiberRef>,
     pub(super) thread: OnceLock<Thread>,
-    /// Fibers woken from another thread into its inbox (for `stats`).
-    pub(super) inbox_wakes: AtomicU64,
-    /// Times another thread woke it from its poller (for `stats`).
-    pub(super) wakeups: AtomicU64,
-    pub(super) registry: Mutex<Registry>,
-    /// Id of the fiber it is running, 0 when none (for the monitor and dump).
-    pub(super) running: AtomicU64,
-    /// Number of resumes so far (the monitor's progress signal).
-    pub(super) switches: AtomicU64,
     /// The worker thread's kernel id, 0 until it starts (monitor reports).
     pub(super) tid: std::sync::atomic::AtomicI32,
+    // Written by other threads.
+    /// Fibers woken from another thread into its inbox (for `stats`).
+    pub(super) inbox_wakes: Padded<AtomicU64>,
+    /// Times another thread woke it from its poller (for `stats`).
+    pub(super) wakeups: AtomicU64,
+    // Written by the worker itself.
+    /// Id of the fiber it is running, 0 when none (for the monitor and dump).
+    pub(super) running: Padded<AtomicU64>,
+    /// Number of resumes so far (the monitor's progress signal).
+    pub(super) switches: AtomicU64,
+    pub(super) registry: Mutex<Registry>,
 }
 
 /// Counters behind `runtime::Stats`.
@@ -144,10 +167,10 @@ impl Shared {
                 inbox: Injector::new(),
                 stealer: d.stealer(),
                 thread: OnceLock::new(),
-                inbox_wakes: AtomicU64::new(0),
+                inbox_wakes: Padded(AtomicU64::new(0)),
                 wakeups: AtomicU64::new(0),
                 registry: Mutex::new(Registry::default()),
-                running: AtomicU64::new(0),
+                running: Padded(AtomicU64::new(0)),
                 switches: AtomicU64::new(0),
                 tid: std::sync::atomic::AtomicI32::new(0),
             })

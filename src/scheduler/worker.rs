@@ -11,13 +11,12 @@
 //!    queue, then the fresh deque, then the injector — so new fibers and
 //!    woken ones share the worker and neither starves;
 //! 5. as a *searcher*: steal half of a random sibling's fresh deque (and look
-//!    at the injector and the inbox), a few rounds with a spin between. How
-//!    long it spins depends on what brought work the last time it ran out
-//!    (see `spin_long`): work from other threads (a steal, a fiber woken into
-//!    its inbox by another worker, a wake from another thread) means the next
-//!    piece of work will likely come the same way within microseconds, so it
-//!    spins long; work from its own poller or timers means spinning only
-//!    takes CPU from everything else, so it spins briefly;
+//!    at the injector and the inbox), a few rounds with a spin between that
+//!    watches the inbox. How long it spins is learned from what ended its
+//!    last idle periods (`idle::SpinBudget`): ~1 µs after work from its own
+//!    poller or timers, longer after work from other threads, up to the
+//!    wake latency it measured when another thread woke it from a short
+//!    sleep — so a reply from a fiber on another worker finds it spinning;
 //! 6. idle: block in its own poller's `epoll_wait`, no longer than until the
 //!    nearest timer; other threads wake it through the poller's waker.
 //!
@@ -34,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Steal, Worker as Deque};
 
-use super::idle::Woken;
+use super::idle::{SpinBudget, Woken};
 use super::{RunQueue, Shared};
 use crate::context;
 use crate::fiber::{lock, FiberRef, Suspend};
@@ -48,6 +47,11 @@ const SEARCH_ROUNDS: usize = 4;
 const FAIRNESS_TICKS: u32 = 61;
 /// A busy worker peeks at the reactor at most this often.
 const PEEK_INTERVAL: Duration = Duration::from_micros(100);
+/// How long a searcher leaves a busy sibling's lone fresh fiber to it
+/// (`Local::steal_from`).
+const LONE_GRACE: Duration = Duration::from_micros(20);
+/// A search round that spins at least this long peeks at the reactor after.
+const SPIN_PEEK: Duration = Duration::from_micros(8);
 
 /// The worker's own state; lives on the worker thread's stack for the
 /// thread's whole life. Other threads never touch it.
@@ -61,17 +65,13 @@ pub(crate) struct Local {
     tick: Cell<u32>,
     /// Does this worker hold a count of the searcher counter (idle.rs)?
     searching: Cell<bool>,
-    /// Did work come from another thread the last time this worker ran out
-    /// (a steal, a fiber another worker woke into its inbox, a wake by
-    /// another thread)? Then the next search spins long between rounds:
-    /// such work comes back within microseconds (a ping-pong with a fiber on
-    /// another worker, a spawn burst), and a missed spin costs a sleep and a
-    /// cross-thread wake per message. Work from its own poller or timers
-    /// (IO-bound fibers, which never move) makes it spin briefly instead, so
-    /// it does not burn CPU the rest of the machine could use. Decided by
-    /// what actually ended the last idle period, every time, so there is no
-    /// mode that sticks once a run falls into it.
-    spin_long: Cell<bool>,
+    /// How long its next search spins (idle.rs, "How long a searcher
+    /// spins"): learned from what ended its last idle periods.
+    spin: SpinBudget,
+    /// Which sibling (and at which of its switch counts) this worker,
+    /// searching, last left a lone fresh fiber to, and since when
+    /// (`steal_from`); cleared by its next steal.
+    lone_since: Cell<Option<((usize, u64), Instant)>>,
     /// This worker's poller (also published through `context`).
     poller: Arc<Poller>,
     shutdown_seen: Cell<bool>,
@@ -192,10 +192,9 @@ impl Local {
     fn search(&self) -> Option<FiberRef> {
         self.shared.idle.start_search(&self.searching);
         let n = self.shared.workers.len();
-        // 448 `pause`s in all after work from other threads, 56 otherwise
-        // (~13 µs and ~1.6 µs at the 29 ns a pause takes on the 2-core EPYC
-        // the benchmarks ran on).
-        let spin_shift = if self.spin_long.get() { 6 } else { 3 };
+        // The rounds spin 1/7, 2/7 and 4/7 of the budget (none after the
+        // last): early rounds look again soon, later ones wait longer.
+        let budget = self.spin.get();
         for round in 0..SEARCH_ROUNDS {
             let start = self.next_rand() as usize % n.max(1);
             for k in 0..n {
@@ -203,51 +202,100 @@ impl Local {
                 if victim == self.index {
                     continue;
                 }
-                let stealer = &self.shared.workers[victim].stealer;
-                loop {
-                    match stealer.steal_batch_and_pop(&self.fresh) {
-                        Steal::Success(f) => {
-                            self.spin_long.set(true);
-                            return Some(f);
-                        }
-                        Steal::Empty => break,
-                        Steal::Retry => continue,
-                    }
-                }
-            }
-            if let Some(f) = self.steal_injector().or_else(|| self.take_inbox()) {
-                self.spin_long.set(true);
-                return Some(f);
-            }
-            if round + 1 < SEARCH_ROUNDS && self.spin(1 << (spin_shift + round)) {
-                if let Some(f) = self.take_inbox() {
-                    self.spin_long.set(true);
+                if let Some(f) = self.steal_from(victim) {
+                    self.spin.remote_work();
                     return Some(f);
                 }
             }
+            if let Some(f) = self.steal_injector().or_else(|| self.take_inbox()) {
+                self.spin.remote_work();
+                return Some(f);
+            }
+            if round + 1 < SEARCH_ROUNDS {
+                let spin = budget * (1 << round) / 7;
+                if self.spin(spin) {
+                    if let Some(f) = self.take_inbox() {
+                        self.spin.remote_work();
+                        return Some(f);
+                    }
+                }
+                // A long spin also looks at its own sockets (rate-limited):
+                // an event for one of its fibers must not wait out the spin.
+                if spin >= SPIN_PEEK {
+                    self.peek_reactor();
+                    if let Some(f) = self.run_queue.borrow_mut().pop_front() {
+                        return Some(f);
+                    }
+                }
+            }
         }
-        self.spin_long.set(false);
         None
     }
 
-    /// Spins `pauses` times, looking at the inbox every few pauses; true as
-    /// soon as something arrived there. A reply from a fiber on another
-    /// worker is picked up within ~8 pauses, not at the end of a long spin
-    /// (a long spin is hundreds of pauses: ~30 ns each on AMD, up to ~40 ns
-    /// on recent Intel cores).
-    fn spin(&self, pauses: u32) -> bool {
-        let inbox = &self.worker().inbox;
-        let mut done = 0;
-        while done < pauses {
-            for _ in 0..8 {
-                std::hint::spin_loop();
-            }
-            done += 8;
-            if !inbox.is_empty() {
-                return true;
+    /// Steals half of worker `victim`'s fresh fibers (at least one).
+    ///
+    /// A *lone* fresh fiber of a worker that is running a fiber is left
+    /// alone while that worker runs the same fiber for `LONE_GRACE`: it is most
+    /// likely its spawner's next job (spawn, then join or `recv`: the
+    /// spawner parks within a microsecond and its worker runs it). Taken at
+    /// once, it would start on another worker and stay there, and every
+    /// message between it and its spawner would cross threads. Go leaves a
+    /// P's `runnext` alone for 3 µs for the same reason. A spawner that does
+    /// not park loses it after the grace; one spawned from the worker's own
+    /// stack (`net::serve`'s accept: no fiber running) is taken at once.
+    fn steal_from(&self, victim: usize) -> Option<FiberRef> {
+        let worker = &self.shared.workers[victim];
+        if worker.stealer.len() == 1 && worker.running.load(Ordering::Relaxed) != 0 {
+            // The grace runs while the sibling keeps running one fiber: a
+            // switch there (its spawner parked) starts it afresh.
+            let seen = (victim, worker.switches.load(Ordering::Relaxed));
+            let now = Instant::now();
+            match self.lone_since.get() {
+                Some((was, since)) if was == seen => {
+                    if now.duration_since(since) < LONE_GRACE {
+                        return None;
+                    }
+                }
+                _ => {
+                    self.lone_since.set(Some((seen, now)));
+                    return None;
+                }
             }
         }
-        false
+        loop {
+            match worker.stealer.steal_batch_and_pop(&self.fresh) {
+                Steal::Success(f) => {
+                    self.lone_since.set(None);
+                    return Some(f);
+                }
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// Spins for about `time`, looking at the inbox every 8 pauses; true as
+    /// soon as something arrived there. A reply from a fiber on another
+    /// worker is picked up within ~8 pauses (100–300 ns: a pause is ~12 ns
+    /// on recent Intel VMs, ~30 on AMD, ~40 on some Intel cores), not at the
+    /// end of the spin. Timed by the clock (read every 64 pauses), not by a
+    /// pause count, since the pause's length varies 3× between CPUs.
+    fn spin(&self, time: Duration) -> bool {
+        let inbox = &self.worker().inbox;
+        let start = Instant::now();
+        loop {
+            for _ in 0..8 {
+                for _ in 0..8 {
+                    std::hint::spin_loop();
+                }
+                if !inbox.is_empty() {
+                    return true;
+                }
+            }
+            if start.elapsed() >= time {
+                return false;
+            }
+        }
     }
 
     /// A searcher that found work stops searching; if it was the last
@@ -296,7 +344,7 @@ impl Local {
         if self.has_work() {
             idle.woke(self.index, &self.searching);
             if !self.worker().inbox.is_empty() {
-                self.spin_long.set(true);
+                self.spin.remote_work();
             }
             return;
         }
@@ -308,10 +356,10 @@ impl Local {
         // sleep: a wake's eventfd event can outlive the sleep it was meant
         // for (the worker found the work in its re-check) and end the next
         // one early, "by itself", with a fiber from another worker waiting.
-        // Woken by another thread (for its inbox, or to search): more work
-        // from other threads is likely to follow within microseconds.
-        self.spin_long
-            .set(woken != Woken::ByItself || !self.worker().inbox.is_empty());
+        if woken == Woken::ByItself && !self.worker().inbox.is_empty() {
+            woken = Woken::ByOther;
+        }
+        self.spin.after_sleep(woken, now.elapsed());
     }
 
     /// Resumes `fiber` and handles why it stopped.
@@ -443,7 +491,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<FiberRef>) {
         stacks: RefCell::new(StackCache::new()),
         tick: Cell::new(0),
         searching: Cell::new(false),
-        spin_long: Cell::new(false),
+        spin: SpinBudget::default(),
+        lone_since: Cell::new(None),
         shutdown_seen: Cell::new(false),
         rng: Cell::new(0x9e37_79b9 ^ (index as u32).wrapping_mul(0x85eb_ca6b) | 1),
         last_peek: Cell::new(Instant::now()),
@@ -517,7 +566,8 @@ mod tests {
             stacks: RefCell::new(StackCache::new()),
             tick: Cell::new(0),
             searching: Cell::new(false),
-            spin_long: Cell::new(false),
+            spin: SpinBudget::default(),
+            lone_since: Cell::new(None),
             shutdown_seen: Cell::new(false),
             rng: Cell::new(1),
             last_peek: Cell::new(Instant::now()),
@@ -584,6 +634,37 @@ mod tests {
         w.shared.injector.push(late.clone());
         assert!(is(&w.next_local(), &late));
         assert!(w.next_local().is_none());
+    }
+
+    #[test]
+    fn a_lone_fresh_fiber_of_a_busy_sibling_is_left_to_it_for_a_grace() {
+        let (w, mut others) = worker0(2);
+        let sibling_fresh = others.remove(0);
+        let spawned = test_support::fiber();
+        sibling_fresh.push(spawned.clone());
+        // The sibling runs a fiber (its spawner, say): its lone fresh fiber
+        // is left to it until the grace has passed since first seen.
+        w.shared.workers[1].running.store(7, Ordering::Relaxed);
+        assert!(w.steal_from(1).is_none());
+        assert!(w.lone_since.get().is_some());
+        // The sibling switched fibers meanwhile: the grace starts afresh.
+        let (seen, _) = w.lone_since.get().unwrap();
+        w.shared.workers[1].switches.store(1, Ordering::Relaxed);
+        assert!(w.steal_from(1).is_none());
+        let (now_seen, _) = w.lone_since.get().unwrap();
+        assert_ne!(seen, now_seen);
+        // Still the same fiber running there after the grace: stolen.
+        w.lone_since
+            .set(Some((now_seen, Instant::now() - LONE_GRACE * 2)));
+        assert!(is(&w.steal_from(1), &spawned));
+        assert!(w.lone_since.get().is_none(), "a steal resets the grace");
+        // Two fresh fibers, or a sibling that runs none: stolen at once.
+        let (a, b) = (test_support::fiber(), test_support::fiber());
+        sibling_fresh.push(a.clone());
+        sibling_fresh.push(b.clone());
+        assert!(is(&w.steal_from(1), &a));
+        w.shared.workers[1].running.store(0, Ordering::Relaxed);
+        assert!(is(&w.steal_from(1), &b));
     }
 
     #[test]
