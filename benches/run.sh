@@ -140,7 +140,10 @@ for rep in $(seq "$REPS"); do
             micro "$p" spawn "$rep" --batch 1000
         fi
         if want yield; then micro "$p" yield "$rep"; fi
-        if want pingpong; then micro "$p" pingpong "$rep"; fi
+        if want pingpong; then
+            micro "$p" pingpong "$rep"
+            micro "$p" pingpong-cross "$rep"
+        fi
         if want rss; then micro "$p" rss "$rep"; fi
     done
     if want echo; then

@@ -245,7 +245,13 @@ impl Local {
     /// stack (`net::serve`'s accept: no fiber running) is taken at once.
     fn steal_from(&self, victim: usize) -> Option<FiberRef> {
         let worker = &self.shared.workers[victim];
-        if worker.stealer.len() == 1 && worker.running.load(Ordering::Relaxed) != 0 {
+        // Judge what is there now, and steal only that: a fiber pushed
+        // after an empty look must not be taken without its grace.
+        let fresh = worker.stealer.len();
+        if fresh == 0 {
+            return None;
+        }
+        if fresh == 1 && worker.running.load(Ordering::Relaxed) != 0 {
             // The grace runs while the sibling keeps running one fiber: a
             // switch there (its spawner parked) starts it afresh.
             let seen = (victim, worker.switches.load(Ordering::Relaxed));

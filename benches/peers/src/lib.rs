@@ -55,12 +55,24 @@ pub const WORKLOADS: &[&str] = &[
     "spawn",
     "yield",
     "pingpong",
+    "pingpong-cross",
     "rss",
     "echo-server",
     "http-server",
     "mix-server",
     "mix-accept-server",
 ];
+
+/// `pingpong-cross`: the spawner of the echo task spins (never yields) until
+/// the echo task has started, so the echo task starts on another worker and
+/// the two ends of the ping-pong are on two workers (threadlet never moves a
+/// started fiber; tokio and may move tasks afterwards as they see fit). Plain
+/// `pingpong` (`cross` false) leaves the placement to the runtime.
+pub fn wait_started(cross: bool, started: &std::sync::atomic::AtomicBool) {
+    while cross && !started.load(std::sync::atomic::Ordering::Acquire) {
+        std::hint::spin_loop();
+    }
+}
 
 /// The request size of the mix workload (`mixgen`).
 pub const MIX_SIZE: usize = 64;

@@ -72,16 +72,21 @@ fn yield_switch(args: &Args) {
 
 fn pingpong(args: &Args) {
     let n = args.n.unwrap_or(sizes::PINGPONG_ROUNDS);
+    let cross = args.workload == "pingpong-cross";
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let echo_started = started.clone();
     let took = runtime(args.workers).block_on(move || {
         let (ping_tx, ping_rx) = mpsc::channel::<usize>();
         let (pong_tx, pong_rx) = mpsc::channel::<usize>();
         let echo = threadlet::spawn(move || {
+            echo_started.store(true, std::sync::atomic::Ordering::Release);
             for v in ping_rx {
                 if pong_tx.send(v).is_err() {
                     break;
                 }
             }
         });
+        threadlet_peers::wait_started(cross, &started);
         let start = Instant::now();
         for i in 0..n {
             ping_tx.send(i).unwrap();
@@ -94,7 +99,7 @@ fn pingpong(args: &Args) {
     });
     emit(
         PEER,
-        "pingpong",
+        &args.workload,
         ns_per(took, n),
         "ns/roundtrip",
         &[("rounds", n as f64)],
@@ -230,7 +235,7 @@ fn main() {
     match args.workload.as_str() {
         "spawn" => spawn_join(&args),
         "yield" => yield_switch(&args),
-        "pingpong" => pingpong(&args),
+        "pingpong" | "pingpong-cross" => pingpong(&args),
         "rss" => parked_rss(&args),
         "echo-server" => serve(&args, echo),
         "http-server" => serve(&args, http),

@@ -83,16 +83,26 @@ fn yield_switch(args: &Args) {
 
 fn pingpong(args: &Args) {
     let n = args.n.unwrap_or(sizes::PINGPONG_ROUNDS);
+    // `pingpong-cross` runs as `pingpong` here: a task spawned by a task
+    // sits in its worker's LIFO slot, which other workers never steal, so a
+    // spawner spinning until it started would wait forever; and tokio moves a
+    // task to the worker that wakes it anyway, so there is no placement to
+    // force.
+    let cross = false;
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let echo_started = started.clone();
     let took = on_worker(&runtime(args.workers), async move {
         let (ping_tx, mut ping_rx) = mpsc::unbounded_channel::<usize>();
         let (pong_tx, mut pong_rx) = mpsc::unbounded_channel::<usize>();
         let echo = tokio::spawn(async move {
+            echo_started.store(true, std::sync::atomic::Ordering::Release);
             while let Some(v) = ping_rx.recv().await {
                 if pong_tx.send(v).is_err() {
                     break;
                 }
             }
         });
+        threadlet_peers::wait_started(cross, &started);
         let start = Instant::now();
         for i in 0..n {
             ping_tx.send(i).unwrap();
@@ -105,7 +115,7 @@ fn pingpong(args: &Args) {
     });
     emit(
         PEER,
-        "pingpong",
+        &args.workload,
         ns_per(took, n),
         "ns/roundtrip",
         &[("rounds", n as f64)],
@@ -244,7 +254,7 @@ fn main() {
     match args.workload.as_str() {
         "spawn" => spawn_join(&args),
         "yield" => yield_switch(&args),
-        "pingpong" => pingpong(&args),
+        "pingpong" | "pingpong-cross" => pingpong(&args),
         "rss" => parked_rss(&args),
         "echo-server" => serve(&args, false),
         "http-server" => serve(&args, true),
