@@ -90,9 +90,9 @@ pub(crate) fn sendmsg(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
     msg.msg_iovlen = bufs.len().min(MAX_IOV) as _;
+    let flags = libc::MSG_NOSIGNAL as usize;
     // SAFETY: `IoSlice` is ABI-compatible with `iovec`; the kernel only reads
     // the buffers, which stay borrowed for the call.
-    let flags = libc::MSG_NOSIGNAL as usize;
     cvt(unsafe {
         raw_syscall(
             libc::SYS_sendmsg,
