@@ -26,8 +26,11 @@
 //! `SHUTDOWN` is permanent.
 //!
 //! # The wait lists
-//! One `Vec<Unparker>` per direction under one mutex, so one fiber may read
-//! while another writes. A waiter publishes itself, re-checks the word, and
+//! One list per direction under one mutex, so one fiber may read while
+//! another writes. A list keeps its first waiter inline (the common case: one
+//! fiber reads a connection) and only further ones in a `Vec`, so a wait on a
+//! cold connection touches the `ScheduledIo`'s own lines, not a separate
+//! heap buffer as well. A waiter publishes itself, re-checks the word, and
 //! parks (registration.rs); `set_ready` takes the lists of the directions it
 //! made ready and unparks them *outside* the lock. The park protocol routes
 //! each woken fiber to its own worker (the polling worker's own fibers go
@@ -79,10 +82,36 @@ impl Direction {
     }
 }
 
+/// The waiters of one direction: the first inline, any others after it.
+#[derive(Default)]
+struct WaitList {
+    first: Option<Unparker>,
+    more: Vec<Unparker>,
+}
+
+impl WaitList {
+    fn push(&mut self, waiter: Unparker) {
+        if self.first.is_none() {
+            self.first = Some(waiter);
+        } else {
+            self.more.push(waiter);
+        }
+    }
+
+    fn remove(&mut self, waiter: &Unparker) {
+        if self.first.as_ref().is_some_and(|w| w.same_as(waiter)) {
+            // Keep "inline first" filled while others wait.
+            self.first = self.more.pop();
+        } else if let Some(i) = self.more.iter().position(|w| w.same_as(waiter)) {
+            self.more.swap_remove(i);
+        }
+    }
+}
+
 /// Readiness and waiters of one registered source.
 pub(crate) struct ScheduledIo {
     readiness: AtomicUsize,
-    waiters: Mutex<[Vec<Unparker>; 2]>,
+    waiters: Mutex<[WaitList; 2]>,
     pub(super) token: Token,
 }
 
@@ -93,7 +122,7 @@ impl ScheduledIo {
     pub(super) fn new(token: Token) -> ScheduledIo {
         ScheduledIo {
             readiness: AtomicUsize::new(0),
-            waiters: Mutex::new([Vec::new(), Vec::new()]),
+            waiters: Mutex::new(Default::default()),
             token,
         }
     }
@@ -173,8 +202,9 @@ impl ScheduledIo {
                 Err(actual) => current = actual,
             }
         }
-        // Usually one or two waiters: take them without allocating, and keep
-        // the lists' capacity for the next waits. Unpark outside the lock.
+        // Usually one waiter per direction, kept inline: take those without
+        // allocating, and keep the lists' capacity for the next waits.
+        // Unpark outside the lock.
         let mut few: [Option<Unparker>; 2] = [None, None];
         let mut more: Vec<Unparker> = Vec::new();
         {
@@ -183,12 +213,8 @@ impl ScheduledIo {
                 if bits & dir.mask() == 0 {
                     continue;
                 }
-                for waiter in lists[i].drain(..) {
-                    match few.iter_mut().find(|slot| slot.is_none()) {
-                        Some(slot) => *slot = Some(waiter),
-                        None => more.push(waiter),
-                    }
-                }
+                few[i] = lists[i].first.take();
+                more.append(&mut lists[i].more);
             }
         }
         for waiter in few.into_iter().flatten().chain(more) {
@@ -203,10 +229,59 @@ impl ScheduledIo {
 
     /// Removes the caller's waiter for `dir` if it is still listed.
     pub(crate) fn remove_waiter(&self, dir: Direction, waiter: &Unparker) {
-        let mut lists = lock(&self.waiters);
-        let list = &mut lists[dir as usize];
-        if let Some(i) = list.iter().position(|w| w.same_as(waiter)) {
-            list.swap_remove(i);
+        lock(&self.waiters)[dir as usize].remove(waiter);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fiber::header::test_support;
+
+    fn fiber() -> Unparker {
+        Unparker::Fiber(test_support::fiber())
+    }
+
+    fn listed(list: &WaitList) -> usize {
+        list.first.iter().count() + list.more.len()
+    }
+
+    #[test]
+    fn the_first_waiter_is_inline_and_removal_keeps_it_filled() {
+        let (a, b, c) = (fiber(), fiber(), fiber());
+        let mut list = WaitList::default();
+        list.push(a.clone());
+        assert!(list.first.as_ref().is_some_and(|w| w.same_as(&a)));
+        assert!(list.more.is_empty(), "one waiter needs no heap buffer");
+        list.push(b.clone());
+        list.push(c.clone());
+        assert_eq!(listed(&list), 3);
+        // Removing the inline one moves another into its place.
+        list.remove(&a);
+        assert_eq!(listed(&list), 2);
+        assert!(list.first.is_some());
+        // Removing one that is not listed changes nothing.
+        list.remove(&a);
+        assert_eq!(listed(&list), 2);
+        list.remove(&b);
+        list.remove(&c);
+        assert_eq!(listed(&list), 0);
+    }
+
+    #[test]
+    fn set_ready_takes_the_waiters_of_the_directions_it_makes_ready() {
+        let io = ScheduledIo::new(Token(1));
+        let (r1, r2, w) = (fiber(), fiber(), fiber());
+        io.add_waiter(Direction::Read, r1);
+        io.add_waiter(Direction::Read, r2);
+        io.add_waiter(Direction::Write, w.clone());
+        io.set_ready(READABLE);
+        {
+            let lists = lock(&io.waiters);
+            assert_eq!(listed(&lists[Direction::Read as usize]), 0);
+            assert_eq!(listed(&lists[Direction::Write as usize]), 1);
         }
+        io.remove_waiter(Direction::Write, &w);
+        assert_eq!(listed(&lock(&io.waiters)[Direction::Write as usize]), 0);
     }
 }
