@@ -3,24 +3,47 @@
 //! # Design
 //! Every worker owns a binary heap of deadlines for the fibers it runs. A
 //! fiber arms a timer only for itself, and only on its home worker, so the
-//! heap is touched by exactly one thread: no lock, no atomics. Insert is
-//! O(log n). Cancel is O(1): the fiber's header holds the sequence number of
-//! its armed entry (`Header::timer`, 0 when none); cancelling zeroes it and the
-//! entry becomes stale. Stale entries are skipped when they reach the top and
-//! the heap is rebuilt without them once they outnumber the live ones, so a
-//! server that re-arms read timeouts at a high rate keeps a heap about the size
-//! of its live timers (amortised O(1) per cancel).
+//! heap is touched by exactly one thread: no lock, no atomics.
+//!
+//! A fiber's timer state lives in its header (`TimerSlot`): `seq`/`at`, the
+//! sequence number and deadline of its entry in the heap (0: none), and
+//! `want`, the deadline it waits for right now (`None` while it runs or
+//! waits without one). The states and who moves between them (all on the
+//! home worker):
+//!
+//! | event | entry in the heap | `want` |
+//! |---|---|---|
+//! | park with deadline `d`, no entry or one due after `d` | push `(d, new seq)`; an old entry goes stale | `d` |
+//! | park with deadline `d`, entry due at or before `d` | kept: nothing pushed | `d` |
+//! | woken (`cancel`) | kept | `None` |
+//! | entry due, `want` passed | popped, fiber unparked | `None` |
+//! | entry due, `want` later | re-filed at `want` (same seq) | unchanged |
+//! | entry due, `want` `None` | popped, nothing happens | `None` |
+//! | fiber finished (`discard`) | stale | `None` |
+//!
+//! Why: a server that re-arms a read timeout on every read (each one a
+//! little later than the last) would otherwise push and cancel one heap
+//! entry per read, O(log n) with a cache miss per level at 10k connections.
+//! Keeping the earlier entry and re-filing it once when it comes due costs
+//! one push per *timeout period* per connection instead (tokio's timer
+//! entries are reset lazily the same way). The price: a worker may wake at
+//! an entry's older deadline to re-file it, at most once per period.
+//!
+//! Stale entries (`seq` no longer the fiber's) are skipped when they reach
+//! the top, and the heap is rebuilt without them once they outnumber the
+//! live ones.
 //!
 //! The worker sleeps (in `epoll_wait` or a thread park) no longer than until
-//! its nearest deadline, then fires what is due: each live entry zeroes the
-//! fiber's `timer` and unparks it through the park protocol. Plain threads
-//! never use these heaps: their timed waits are `thread::park_timeout`.
+//! its nearest entry, then fires what is due through the park protocol.
+//! Plain threads never use these heaps: their timed waits are
+//! `thread::park_timeout`.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::io;
 use std::time::{Duration, Instant};
 
+use crate::fiber::header::TimerSlot;
 use crate::fiber::{self, FiberRef, Header};
 use crate::park::{self, Interrupted};
 
@@ -63,11 +86,22 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
-    /// Arms `fiber`'s timer for `deadline` (replacing an armed one).
+    /// `fiber` parks until `deadline` at the latest: keep its entry if that
+    /// comes due no later, else file a new one (module docs).
     pub(crate) fn add(&mut self, deadline: Instant, fiber: FiberRef) {
-        self.cancel(&fiber);
+        let mut slot = fiber.timer();
+        slot.want = Some(deadline);
+        if slot.seq != 0 && slot.at.is_some_and(|at| at <= deadline) {
+            fiber.set_timer(slot);
+            return;
+        }
+        if slot.seq != 0 {
+            self.note_stale();
+        }
         self.next_seq += 1;
-        fiber.set_timer_seq(self.next_seq);
+        slot.seq = self.next_seq;
+        slot.at = Some(deadline);
+        fiber.set_timer(slot);
         self.heap.push(Entry {
             deadline,
             seq: self.next_seq,
@@ -75,12 +109,25 @@ impl Timers {
         });
     }
 
-    /// Disarms `fiber`'s timer if it is still armed.
+    /// `fiber` was woken (or its wait ended): it no longer waits for its
+    /// deadline. Its entry stays, for the next wait to reuse.
     pub(crate) fn cancel(&mut self, fiber: &Header) {
-        if fiber.timer_seq() == 0 {
-            return;
+        let mut slot = fiber.timer();
+        slot.want = None;
+        fiber.set_timer(slot);
+    }
+
+    /// `fiber` finished: its entry goes stale (and stops holding it alive).
+    pub(crate) fn discard(&mut self, fiber: &Header) {
+        let slot = fiber.timer();
+        fiber.set_timer(TimerSlot::default());
+        if slot.seq != 0 {
+            self.note_stale();
         }
-        fiber.set_timer_seq(0);
+    }
+
+    /// One more stale entry; rebuilds the heap once they outnumber the live.
+    fn note_stale(&mut self) {
         self.stale += 1;
         if self.stale > 64 && self.stale * 2 > self.heap.len() {
             let live: Vec<Entry> = std::mem::take(&mut self.heap)
@@ -93,7 +140,8 @@ impl Timers {
         }
     }
 
-    /// The earliest live deadline.
+    /// The earliest live entry's deadline (perhaps one that will only be
+    /// re-filed when it comes due).
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(top) = self.heap.peek() {
             if top.is_live() {
@@ -112,13 +160,26 @@ impl Timers {
             if top.is_live() && top.deadline > now {
                 break;
             }
-            let entry = self.heap.pop().expect("peeked");
-            if entry.is_live() {
-                entry.fiber.set_timer_seq(0);
-                park::unpark_fiber(&entry.fiber);
-                fired += 1;
-            } else {
+            let mut entry = self.heap.pop().expect("peeked");
+            if !entry.is_live() {
                 self.stale = self.stale.saturating_sub(1);
+                continue;
+            }
+            let mut slot = entry.fiber.timer();
+            match slot.want {
+                Some(want) if want > now => {
+                    // Waits for a later deadline than this entry's: re-file.
+                    slot.at = Some(want);
+                    entry.fiber.set_timer(slot);
+                    entry.deadline = want;
+                    self.heap.push(entry);
+                }
+                Some(_) => {
+                    entry.fiber.set_timer(TimerSlot::default());
+                    park::unpark_fiber(&entry.fiber);
+                    fired += 1;
+                }
+                None => entry.fiber.set_timer(TimerSlot::default()),
             }
         }
         fired
@@ -250,9 +311,12 @@ mod tests {
         let mut timers = Timers::default();
         timers.add(t0 + Duration::from_millis(10), f.clone());
         timers.cancel(&f);
-        assert_eq!(f.timer_seq(), 0);
+        // The entry stays for a later wait to reuse; when it comes due with
+        // nobody waiting, it goes without a wake.
+        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_millis(10)));
         assert_eq!(timers.fire(t0 + Duration::from_secs(1)), 0);
         assert!(!fired(&f));
+        assert_eq!(f.timer_seq(), 0);
         assert_eq!(timers.next_deadline(), None);
         assert!(timers.is_empty());
         // Cancelling a disarmed timer is a no-op.
@@ -261,18 +325,58 @@ mod tests {
     }
 
     #[test]
-    fn re_arming_replaces_the_armed_timer() {
+    fn a_later_deadline_reuses_the_entry_and_is_refiled_when_it_comes_due() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let f = test_support::fiber();
+        let mut timers = Timers::default();
+        // A read timeout re-armed on every read, each a little later: one
+        // heap entry for all of them.
+        for ms in [10, 11, 12, 13] {
+            timers.add(at(ms), f.clone());
+            timers.cancel(&f);
+        }
+        timers.add(at(50), f.clone());
+        assert_eq!(timers.heap.len(), 1, "no push per re-arm");
+        // Due at its first deadline, but the fiber waits until 50: re-filed,
+        // no wake.
+        assert_eq!(timers.next_deadline(), Some(at(10)));
+        assert_eq!(timers.fire(at(20)), 0);
+        assert!(!fired(&f));
+        assert_eq!(timers.next_deadline(), Some(at(50)));
+        assert_eq!(timers.fire(at(50)), 1);
+        assert!(fired(&f));
+        assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn an_earlier_deadline_files_a_new_entry() {
+        let t0 = Instant::now();
+        let f = test_support::fiber();
+        let mut timers = Timers::default();
+        timers.add(t0 + Duration::from_millis(50), f.clone());
+        timers.add(t0 + Duration::from_millis(10), f.clone());
+        // The first entry is stale: neither the deadline nor a fire sees it.
+        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_millis(10)));
+        assert_eq!(timers.fire(t0 + Duration::from_millis(10)), 1);
+        assert!(fired(&f));
+        assert_eq!(timers.fire(t0 + Duration::from_millis(60)), 0);
+        assert!(!fired(&f));
+        assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn a_finished_fibers_entry_is_discarded() {
         let t0 = Instant::now();
         let f = test_support::fiber();
         let mut timers = Timers::default();
         timers.add(t0 + Duration::from_millis(10), f.clone());
-        timers.add(t0 + Duration::from_millis(50), f.clone());
-        // The first entry is stale: neither the deadline nor a fire sees it.
-        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_millis(50)));
-        assert_eq!(timers.fire(t0 + Duration::from_millis(20)), 0);
-        assert!(!fired(&f));
-        assert_eq!(timers.fire(t0 + Duration::from_millis(50)), 1);
-        assert!(fired(&f));
+        timers.cancel(&f);
+        timers.discard(&f);
+        assert_eq!(timers.stale, 1);
+        assert_eq!(timers.next_deadline(), None, "stale: skipped");
+        assert!(timers.is_empty(), "and dropped, with its hold on the fiber");
+        assert_eq!(std::sync::Arc::strong_count(&f), 1);
     }
 
     #[test]
@@ -283,10 +387,10 @@ mod tests {
         for (i, f) in fibers.iter().enumerate() {
             timers.add(t0 + Duration::from_millis(i as u64 + 1), f.clone());
         }
-        // Cancel the first 150 (the earliest): once stale entries pass 64
+        // The first 150 (the earliest) finish: once stale entries pass 64
         // and half the heap, the heap is rebuilt from the live ones only.
         for f in &fibers[..150] {
-            timers.cancel(f);
+            timers.discard(f);
         }
         assert!(
             timers.heap.len() < 200,

@@ -28,7 +28,7 @@
 //! | `reason` | the fiber before it parks | `runtime::dump`, stall reports (any thread) | Relaxed: a report may show the previous reason |
 //! | `yielder` | the fiber's body, at its start | the fiber (`suspend`) | runner only (`Cell`) |
 //! | `run` | `Header::new`, then the runner (`start`, `resume`, `take_stack`) | the runner | runner only (`UnsafeCell`) |
-//! | `timer` | `time::Timers` on the home worker | `time::Timers` | home worker only (`Cell`) |
+//! | `timer` (heap entry, wanted deadline) | `time::Timers` on the home worker | `time::Timers` | home worker only (`Cell`) |
 //! | `nested`, `cancel_unwinding` | the runner around a nested resume; `park::check_cancel` | the fiber (`is_unwinding`) | runner only (`Cell`) |
 //! | `valgrind_stack` | the runner (`start`, `take_stack`) | the runner | runner only (`Cell`) |
 //! | `ops` | the fiber (each IO call, and after an IO park) | the fiber | runner only (`Cell`) |
@@ -130,6 +130,18 @@ pub(crate) trait Executor: Send + Sync + 'static {
 /// Marker for "not started yet" in `Header::home`.
 const NO_HOME: usize = usize::MAX;
 
+/// A fiber's timer, as its home worker's `time::Timers` keeps it: the
+/// sequence number and deadline of its heap entry (`seq` 0: none), and the
+/// deadline the fiber waits for now (`None`: it waits without one, or runs).
+/// The entry may fire before `want`; it is then re-filed (module docs of
+/// `time.rs`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TimerSlot {
+    pub(crate) seq: u64,
+    pub(crate) at: Option<Instant>,
+    pub(crate) want: Option<Instant>,
+}
+
 /// Everything a fiber is, besides its stack contents.
 pub(crate) struct Header {
     id: FiberId,
@@ -145,8 +157,9 @@ pub(crate) struct Header {
     reason: AtomicU8,
     yielder: Cell<*const Yielder<(), Suspend>>,
     run: UnsafeCell<Run>,
-    /// Sequence number of the armed timer, 0 if none (home worker only).
-    timer: Cell<u64>,
+    /// Its entry in the home worker's timer heap, and the deadline it waits
+    /// for (home worker only; `time::Timers`).
+    timer: Cell<TimerSlot>,
     /// Set while the fiber runs nested on the stack of a sibling that is
     /// unwinding (park.rs, "Unwinding"): `thread::panicking()` then speaks
     /// for that sibling, not for this fiber.
@@ -209,7 +222,7 @@ impl Header {
             reason: AtomicU8::new(WaitReason::Runnable as u8),
             yielder: Cell::new(std::ptr::null()),
             run: UnsafeCell::new(Run::Pending { stack, task }),
-            timer: Cell::new(0),
+            timer: Cell::new(TimerSlot::default()),
             nested: Cell::new(false),
             valgrind_stack: Cell::new(0),
             cancel_unwinding: Cell::new(false),
@@ -232,15 +245,20 @@ impl Header {
         &self.exec
     }
 
-    /// Sequence number of the fiber's armed timer, 0 if none (`time::Timers`,
-    /// home worker only).
+    /// Sequence number of the fiber's entry in its worker's timer heap, 0 if
+    /// none (`time::Timers`, home worker only).
     pub(crate) fn timer_seq(&self) -> u64 {
+        self.timer.get().seq
+    }
+
+    /// The fiber's timer state (`time::Timers`, home worker only).
+    pub(crate) fn timer(&self) -> TimerSlot {
         self.timer.get()
     }
 
-    /// `time::Timers`, on the home worker: records the armed timer (0: none).
-    pub(crate) fn set_timer_seq(&self, seq: u64) {
-        self.timer.set(seq);
+    /// `time::Timers`, on the home worker: records the fiber's timer state.
+    pub(crate) fn set_timer(&self, slot: TimerSlot) {
+        self.timer.set(slot);
     }
 
     /// Index in the home worker's fiber registry (`usize::MAX`: not
@@ -620,7 +638,7 @@ pub(crate) mod test_support {
             reason: AtomicU8::new(WaitReason::Runnable as u8),
             yielder: Cell::new(std::ptr::null()),
             run: UnsafeCell::new(Run::Done),
-            timer: Cell::new(0),
+            timer: Cell::new(TimerSlot::default()),
             nested: Cell::new(false),
             valgrind_stack: Cell::new(0),
             cancel_unwinding: Cell::new(false),

@@ -421,6 +421,8 @@ impl Local {
     }
 
     fn finish(&self, fiber: FiberRef) {
+        // Its timer entry may outlive its last wait (time.rs): let it go.
+        self.timers.borrow_mut().discard(&fiber);
         // SAFETY: the fiber finished on this worker, its only runner.
         if let Some(stack) = unsafe { fiber.take_stack() } {
             self.shared
