@@ -225,7 +225,9 @@
 //!   idle worker blocks in its own `epoll_wait` until its nearest timer, and
 //!   other threads wake it through its poller's waker. An IO call tries the
 //!   syscall first and parks only on `WouldBlock`. Timers live in a
-//!   per-worker heap.
+//!   per-worker heap; a timeout re-armed later on every read (a read timeout)
+//!   reuses the fiber's entry, re-filed once when it comes due, so it costs
+//!   one heap push per timeout period, not one per read.
 //!
 //! In the repository, `docs/ARCHITECTURE.md` goes into detail (the layers,
 //! what each file does, the protocols), and `docs/RELIABILITY.md` lists
