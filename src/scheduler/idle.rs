@@ -58,9 +58,9 @@
 //! | what happened | next spin |
 //! |---|---|
 //! | its own poller or a timer ended the sleep (IO-bound fibers, which never move) | `SPIN_MIN` (~1 µs): spinning would only take CPU from the rest of the machine |
-//! | work from another thread was found while searching (a steal, a fiber woken into its inbox) | at least `SPIN_REMOTE` (~8 µs) |
-//! | another thread woke it after it slept `t` < `SPIN_MAX` | `2t`, capped at `SPIN_MAX` (~64 µs): a spin that long would have caught that wake without the sleep |
-//! | another thread woke it after a longer sleep | `SPIN_REMOTE` |
+//! | work from another thread was found while searching (a steal, a fiber woken into its inbox) | at least `SPIN_REMOTE` (~5 µs, about the fixed long spin of before on this CPU) |
+//! | another thread woke it for its inbox after it slept `t` < `SPIN_MAX` | `2t`, capped at `SPIN_MAX` (~64 µs): a spin that long would have caught that wake without the sleep |
+//! | another thread woke it after a longer sleep, or woke it to search (a spawn) | `SPIN_REMOTE` |
 //!
 //! The third row is what keeps a ping-pong between fibers on two workers out
 //! of the slow mode: once each side sleeps, every message costs a wake
@@ -278,7 +278,7 @@ impl Idle {
 /// Spin length after work from the worker's own poller or timers.
 pub(crate) const SPIN_MIN: Duration = Duration::from_micros(1);
 /// Spin length after work from another thread.
-pub(crate) const SPIN_REMOTE: Duration = Duration::from_micros(8);
+pub(crate) const SPIN_REMOTE: Duration = Duration::from_micros(5);
 /// The longest spin: the longest sleep a spin is sized to bridge.
 pub(crate) const SPIN_MAX: Duration = Duration::from_micros(64);
 
@@ -309,9 +309,10 @@ impl SpinBudget {
     pub(crate) fn after_sleep(&self, woken: Woken, slept: Duration) {
         let next = match woken {
             Woken::ByItself => SPIN_MIN,
-            Woken::ByOther | Woken::ToSearch if slept < SPIN_MAX => {
-                (slept * 2).clamp(SPIN_REMOTE, SPIN_MAX)
-            }
+            Woken::ByOther if slept < SPIN_MAX => (slept * 2).clamp(SPIN_REMOTE, SPIN_MAX),
+            // Woken to search (a spawn burst): the stealable work is there
+            // now or not at all; a long spin would only take the CPU the
+            // spawner needs (on a VM its vCPU may share a core with ours).
             Woken::ByOther | Woken::ToSearch => SPIN_REMOTE,
         };
         self.0.set(next);
@@ -331,7 +332,10 @@ mod tests {
         spin.after_sleep(Woken::ByOther, Duration::from_micros(20));
         assert_eq!(spin.get(), Duration::from_micros(40));
         // A very short sleep still gets the remote floor; a long one too.
-        spin.after_sleep(Woken::ToSearch, Duration::from_nanos(500));
+        spin.after_sleep(Woken::ByOther, Duration::from_nanos(500));
+        assert_eq!(spin.get(), SPIN_REMOTE);
+        // Woken to search (a spawn): no growth, however short the sleep.
+        spin.after_sleep(Woken::ToSearch, Duration::from_micros(20));
         assert_eq!(spin.get(), SPIN_REMOTE);
         spin.after_sleep(Woken::ByOther, Duration::from_micros(50));
         assert_eq!(spin.get(), SPIN_MAX, "capped");
