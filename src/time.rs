@@ -95,13 +95,16 @@ impl Timers {
             fiber.set_timer(slot);
             return;
         }
-        if slot.seq != 0 {
-            self.note_stale();
-        }
+        let replaced = slot.seq != 0;
         self.next_seq += 1;
         slot.seq = self.next_seq;
         slot.at = Some(deadline);
+        // The new seq first: a rebuild in `note_stale` must see the old
+        // entry as stale, or it keeps it and stops counting it.
         fiber.set_timer(slot);
+        if replaced {
+            self.note_stale();
+        }
         self.heap.push(Entry {
             deadline,
             seq: self.next_seq,
@@ -362,6 +365,27 @@ mod tests {
         assert!(fired(&f));
         assert_eq!(timers.fire(t0 + Duration::from_millis(60)), 0);
         assert!(!fired(&f));
+        assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn entries_replaced_by_earlier_deadlines_are_compacted() {
+        let t0 = Instant::now();
+        let f = test_support::fiber();
+        let mut timers = Timers::default();
+        // Each deadline earlier than the last: every add files a new entry
+        // and makes the previous one stale.
+        for ms in (1..=200u64).rev() {
+            timers.add(t0 + Duration::from_millis(ms), f.clone());
+        }
+        assert!(
+            timers.heap.len() < 100,
+            "stale entries kept: {} for one live timer",
+            timers.heap.len()
+        );
+        assert_eq!(timers.heap.len() - timers.stale, 1, "the count is exact");
+        assert_eq!(timers.fire(t0 + Duration::from_secs(1)), 1);
+        assert!(fired(&f));
         assert!(timers.is_empty());
     }
 
